@@ -1,0 +1,52 @@
+"""Conversation identity: which events of a customer form which conversation.
+
+No Closer payload names its conversation, so a customer's conversations are a
+pure function of the set of their distinct events (DESIGN.md, "Conversation
+identity"). This is that function; it is the only place the rule lives.
+"""
+
+from collections.abc import Hashable, Iterable
+from dataclasses import dataclass
+
+CREATED = "created"
+CLOSED = "closed"
+
+
+@dataclass(frozen=True)
+class EventPoint:
+    kind: str  # CREATED or CLOSED
+    occurred_ms: int
+    key: Hashable  # whatever identifies the event to the caller
+
+
+@dataclass(frozen=True)
+class Segment:
+    """One conversation: its created event, its closed event, or both."""
+
+    created: EventPoint | None
+    closed: EventPoint | None
+
+
+def walk(points: Iterable[EventPoint]) -> list[Segment]:
+    """Pair a customer's distinct events into conversations.
+
+    Sort by timestamp, created before closed on a tie; a created followed
+    directly by a closed is one conversation; a closed without a created
+    directly before it is a conversation missing its created event; a created
+    followed by another created, or by nothing, is an open conversation.
+    Message timestamps never take part.
+    """
+    ordered = sorted(points, key=lambda p: (p.occurred_ms, p.kind != CREATED))
+    segments: list[Segment] = []
+    unpaired_created: EventPoint | None = None
+    for point in ordered:
+        if point.kind == CREATED:
+            if unpaired_created is not None:
+                segments.append(Segment(created=unpaired_created, closed=None))
+            unpaired_created = point
+        else:
+            segments.append(Segment(created=unpaired_created, closed=point))
+            unpaired_created = None
+    if unpaired_created is not None:
+        segments.append(Segment(created=unpaired_created, closed=None))
+    return segments

@@ -1,0 +1,218 @@
+"""The archive: customers, advisers, conversations, messages, and the ledger
+of conversation events that decides which conversation is which.
+
+Closer's payloads carry no conversation id, so a customer's conversations are
+derived from the set of their events (see ``conversations.identity``). The
+``ConversationEvent`` ledger keeps, per customer, each distinct event's type
+and timestamp in indexed columns so that derivation never re-reads raw bodies.
+"""
+
+from django.db import models
+from django.db.models import Q
+
+
+class Customer(models.Model):
+    """A Closer visitor, upserted by Closer's id; details follow the newest event."""
+
+    closer_id = models.CharField(max_length=100, unique=True)
+    api_key = models.CharField(max_length=100, blank=True)
+    first_name = models.CharField(max_length=200, blank=True)
+    last_name = models.CharField(max_length=200, blank=True)
+    random_name = models.CharField("alias", max_length=200, blank=True)
+    email = models.CharField(max_length=320, blank=True)
+    phone = models.CharField(max_length=100, blank=True)
+    # Event time (epoch ms) that last wrote each detail field: an older event
+    # never overwrites a field a newer one wrote, whatever the arrival order.
+    field_times = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        return self.display_name
+
+    @property
+    def display_name(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or self.random_name or self.email or self.closer_id
+
+
+class Adviser(models.Model):
+    """A Closer agent (human or bot), upserted by Closer's id."""
+
+    closer_id = models.CharField(max_length=100, unique=True)
+    first_name = models.CharField(max_length=200, blank=True)
+    last_name = models.CharField(max_length=200, blank=True)
+    email = models.CharField(max_length=320, blank=True)
+    is_bot = models.BooleanField(default=False)
+    field_times = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-id"]
+
+    def __str__(self) -> str:
+        full = f"{self.first_name} {self.last_name}".strip()
+        return full or self.email or self.closer_id
+
+
+class EventKind(models.TextChoices):
+    CREATED = "created", "conversation.created"
+    CLOSED = "closed", "conversation.closed"
+
+
+class ConversationEvent(models.Model):
+    """One distinct created/closed event of a customer: the input of the walk.
+
+    A re-delivery (same customer, kind and timestamp) updates the row in place:
+    the one received last wins, as DESIGN.md says.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    kind = models.CharField(max_length=10, choices=EventKind.choices)
+    occurred_ms = models.BigIntegerField(help_text="The event's own timestamp, epoch ms.")
+    # An explicit conversation id, when a payload ever carries one.
+    conversation_ref = models.CharField(max_length=200, blank=True)
+    visitor_context = models.JSONField(default=dict, blank=True)
+    closed_type = models.CharField(max_length=100, blank=True)
+    assignee = models.ForeignKey(
+        Adviser, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    first_message_ms = models.BigIntegerField(null=True, blank=True)
+    # The inbound event that delivered it last (webhooks.InboundEvent id).
+    # A plain integer, not a foreign key: the archive does not depend on the
+    # way in, and pruning old inbound events must not touch the archive.
+    inbound_event_id = models.BigIntegerField(null=True, blank=True)
+    received_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            # Re-deliveries collapse into one row: rule 1 of the identity walk.
+            models.UniqueConstraint(
+                fields=["customer", "kind", "occurred_ms"], name="uniq_event_per_customer"
+            ),
+        ]
+        # The unique constraint's index also serves the walk, which reads
+        # WHERE customer_id = ? ORDER BY occurred_ms.
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} of {self.customer_id} at {self.occurred_ms}"
+
+
+class ConversationStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    CLOSED = "closed", "Closed"
+
+
+class Conversation(models.Model):
+    """A conversation as the identity walk defines it.
+
+    The row keeps its primary key while it keeps its closed event (or, when
+    it has none, its created event), so messages never move between rows.
+    """
+
+    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversations")
+    assignee = models.ForeignKey(
+        Adviser,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="conversations",
+    )
+    closer_id = models.CharField(
+        max_length=200, blank=True, help_text="Explicit conversation id, if Closer sent one."
+    )
+    status = models.CharField(max_length=10, choices=ConversationStatus.choices)
+    closed_type = models.CharField(max_length=100, blank=True)
+    opened_at = models.DateTimeField()
+    closed_at = models.DateTimeField(null=True, blank=True)
+    created_event_ms = models.BigIntegerField(null=True, blank=True)
+    closed_event_ms = models.BigIntegerField(null=True, blank=True)
+    created_event_missing = models.BooleanField(
+        default=False, help_text="Closed, but its conversation.created event was never received."
+    )
+    visitor_context = models.JSONField(
+        default=dict, blank=True, help_text="backOfficeData when the conversation started."
+    )
+    # Denormalised for the admin list: no COUNT or subquery per row.
+    message_count = models.PositiveIntegerField(default=0)
+    preview = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-opened_at", "-id"]
+        constraints = [
+            # One row per closed event, and one per created event: the walk's
+            # output cannot be stored twice.
+            models.UniqueConstraint(
+                fields=["customer", "closed_event_ms"],
+                condition=Q(closed_event_ms__isnull=False),
+                name="uniq_conversation_closed_event",
+            ),
+            models.UniqueConstraint(
+                fields=["customer", "created_event_ms"],
+                condition=Q(created_event_ms__isnull=False),
+                name="uniq_conversation_created_event",
+            ),
+            models.UniqueConstraint(
+                fields=["closer_id"],
+                condition=~Q(closer_id=""),
+                name="uniq_conversation_closer_id",
+            ),
+            models.CheckConstraint(
+                condition=Q(status="open", closed_at__isnull=True)
+                | Q(status="closed", closed_at__isnull=False),
+                name="conversation_closed_has_closed_at",
+            ),
+        ]
+        indexes = [
+            # Admin/API default ordering and the opened date filter.
+            models.Index(fields=["-opened_at", "-id"], name="conversation_opened_idx"),
+            # Incremental export: WHERE updated_at >= ? ORDER BY updated_at.
+            models.Index(fields=["updated_at"], name="conversation_updated_idx"),
+            # The walk's reconcile step: WHERE customer_id = ?.
+            models.Index(fields=["customer", "opened_at"], name="conversation_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.pk} with {self.customer_id} ({self.status})"
+
+
+class MessageRole(models.TextChoices):
+    CUSTOMER = "CUSTOMER", "Customer"
+    ADVISER = "ADVISER", "Adviser"
+
+
+class Message(models.Model):
+    """One line of a transcript. Identity: (author id, role, time, text)."""
+
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    # Open set: Closer may send roles beyond CUSTOMER and ADVISER.
+    author_role = models.CharField(max_length=40)
+    author_closer_id = models.CharField(max_length=100, blank=True)
+    author_email = models.CharField(max_length=320, blank=True)
+    author_phone = models.CharField(max_length=100, blank=True)
+    text = models.TextField(blank=True)
+    sent_at = models.DateTimeField()
+    # SHA-256 of the identity tuple: a unique index on the text itself would
+    # break on long messages (btree rows are limited to ~2.7 kB).
+    fingerprint = models.CharField(max_length=64)
+
+    class Meta:
+        ordering = ["sent_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["conversation", "fingerprint"], name="uniq_message_in_conversation"
+            ),
+        ]
+        indexes = [
+            # The transcript: WHERE conversation_id = ? ORDER BY sent_at.
+            models.Index(fields=["conversation", "sent_at"], name="message_transcript_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.author_role} at {self.sent_at:%Y-%m-%d %H:%M:%S}: {self.text[:40]}"

@@ -1,0 +1,254 @@
+"""Reading Closer payloads into typed values, tolerant of their quirks.
+
+Closer's payloads are loose: any field may be missing or null, unknown fields
+appear, and the documented ``conversation.created`` example puts ``email`` and
+``phone`` beside ``customer`` instead of inside it. This module turns one
+decoded JSON object into a ``ParsedEvent`` or raises ``InvalidEvent`` with a
+reason an operator can act on. It never touches the database.
+"""
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+CREATED_TYPES = frozenset({"ThreadCreatedEvent", "conversation.created"})
+CLOSED_TYPES = frozenset({"ThreadClosedEvent", "conversation.closed"})
+
+# Epoch milliseconds that convert to a datetime (years 1970..9999).
+MAX_EPOCH_MS = 253_402_300_799_999
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+ID_MAX_LENGTH = 100
+NAME_MAX_LENGTH = 200
+EMAIL_MAX_LENGTH = 320
+PHONE_MAX_LENGTH = 100
+CLOSED_TYPE_MAX_LENGTH = 100
+ROLE_MAX_LENGTH = 40
+
+
+class InvalidEvent(ValueError):
+    """The payload is a known event type but cannot be archived as it is."""
+
+
+class UnknownEventType(ValueError):
+    """The payload's ``eventType`` is not one we archive; it is kept and skipped."""
+
+
+def ms_to_datetime(ms: int) -> datetime:
+    return _EPOCH + timedelta(milliseconds=ms)
+
+
+def datetime_to_ms(value: datetime) -> int:
+    return (value - _EPOCH) // timedelta(milliseconds=1)
+
+
+@dataclass(frozen=True)
+class PersonDetails:
+    """Customer or adviser details as one event saw them (None = not given)."""
+
+    closer_id: str
+    values: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class ParsedMessage:
+    author_role: str
+    author_closer_id: str
+    author_email: str
+    author_phone: str
+    text: str
+    sent_ms: int
+
+    @property
+    def fingerprint(self) -> str:
+        """Identity inside a conversation: (author id, role, timestamp, text)."""
+        digest = hashlib.sha256()
+        for part in (self.author_closer_id, self.author_role, str(self.sent_ms), self.text):
+            digest.update(part.encode("utf-8", "surrogatepass"))
+            digest.update(b"\x00")
+        return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ParsedEvent:
+    kind: str  # EventKind value: "created" or "closed"
+    occurred_ms: int
+    customer: PersonDetails
+    conversation_ref: str = ""
+    visitor_context: dict[str, Any] = field(default_factory=dict)
+    closed_type: str = ""
+    assignee: PersonDetails | None = None
+    messages: tuple[ParsedMessage, ...] = ()
+
+    @property
+    def first_message_ms(self) -> int | None:
+        return min((m.sent_ms for m in self.messages), default=None)
+
+
+def event_type_of(payload: Any) -> str:
+    """The ``eventType`` as sent (empty when absent or not a string)."""
+    if isinstance(payload, dict):
+        value = payload.get("eventType")
+        if isinstance(value, str):
+            return value[:100]
+    return ""
+
+
+def parse_event(payload: Any) -> ParsedEvent:
+    """Read one Closer event; raise UnknownEventType or InvalidEvent."""
+    if not isinstance(payload, dict):
+        raise InvalidEvent(f"an event must be a JSON object, not {type(payload).__name__}")
+    event_type = payload.get("eventType")
+    if event_type in CREATED_TYPES:
+        kind = "created"
+    elif event_type in CLOSED_TYPES:
+        kind = "closed"
+    elif event_type is None:
+        raise InvalidEvent("eventType is missing")
+    else:
+        raise UnknownEventType(f"eventType {event_type!r} is not archived")
+
+    customer = payload.get("customer")
+    if not isinstance(customer, dict):
+        raise InvalidEvent("customer is missing or not an object")
+    customer_id = _identifier(customer.get("id"), "customer.id")
+    occurred_ms = _epoch_ms(payload.get("timestamp"), "timestamp")
+
+    # Documented quirk: email/phone may sit beside customer, not inside it.
+    customer_values = {
+        "api_key": _text(customer.get("apiKey"), ID_MAX_LENGTH),
+        "first_name": _text(customer.get("firstName"), NAME_MAX_LENGTH),
+        "last_name": _text(customer.get("lastName"), NAME_MAX_LENGTH),
+        "random_name": _text(customer.get("randomName"), NAME_MAX_LENGTH),
+        "email": _text(_first_present(customer, payload, "email"), EMAIL_MAX_LENGTH),
+        "phone": _text(_first_present(customer, payload, "phone"), PHONE_MAX_LENGTH),
+    }
+    event = ParsedEvent(
+        kind=kind,
+        occurred_ms=occurred_ms,
+        customer=PersonDetails(customer_id, customer_values),
+        conversation_ref=_conversation_ref(payload),
+        visitor_context=_visitor_context(customer.get("backOfficeData")),
+    )
+    if kind == "created":
+        return event
+
+    return ParsedEvent(
+        kind=kind,
+        occurred_ms=occurred_ms,
+        customer=event.customer,
+        conversation_ref=event.conversation_ref,
+        visitor_context=event.visitor_context,
+        closed_type=_text(payload.get("closedType"), CLOSED_TYPE_MAX_LENGTH) or "",
+        assignee=_assignee(payload.get("assignee")),
+        messages=_messages(payload.get("messageHistory")),
+    )
+
+
+def _first_present(inner: dict[str, Any], outer: dict[str, Any], key: str) -> Any:
+    value = inner.get(key)
+    return value if value is not None else outer.get(key)
+
+
+def _text(value: Any, max_length: int) -> str | None:
+    """A scalar as text, cut to the column's size; None when absent."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str | int | float):
+        return str(value).replace("\x00", "")[:max_length]
+    return None  # objects and lists where a scalar belongs: ignored
+
+
+def _identifier(value: Any, where: str) -> str:
+    if isinstance(value, bool) or not isinstance(value, str | int):
+        raise InvalidEvent(f"{where} is missing or not a string")
+    text = str(value).strip()
+    if not text:
+        raise InvalidEvent(f"{where} is empty")
+    if len(text) > ID_MAX_LENGTH or "\x00" in text:
+        raise InvalidEvent(f"{where} is longer than {ID_MAX_LENGTH} characters or has NUL")
+    return text
+
+
+def _epoch_ms(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise InvalidEvent(f"{where} is missing or not a number of epoch milliseconds")
+    if isinstance(value, float):
+        if not value.is_integer():
+            raise InvalidEvent(f"{where} is not a whole number of milliseconds")
+        value = int(value)
+    if not 0 <= value <= MAX_EPOCH_MS:
+        raise InvalidEvent(f"{where} {value} is out of range")
+    return value
+
+
+def _conversation_ref(payload: dict[str, Any]) -> str:
+    """An explicit conversation id, should a payload ever carry one."""
+    for key in ("threadId", "conversationId"):
+        value = payload.get(key)
+        if value is not None:
+            return _identifier(value, key)
+    for key in ("thread", "conversation"):
+        nested = payload.get(key)
+        if isinstance(nested, dict) and nested.get("id") is not None:
+            return _identifier(nested["id"], f"{key}.id")
+    return ""
+
+
+def _visitor_context(back_office_data: Any) -> dict[str, Any]:
+    """backOfficeData ([{"key", "value"}, …]) as a mapping; junk entries dropped."""
+    if isinstance(back_office_data, dict):
+        return {str(k)[:200]: v for k, v in back_office_data.items()}
+    context: dict[str, Any] = {}
+    if isinstance(back_office_data, list):
+        for item in back_office_data:
+            if isinstance(item, dict) and isinstance(item.get("key"), str):
+                context[item["key"][:200]] = item.get("value")
+    return context
+
+
+def _assignee(value: Any) -> PersonDetails | None:
+    if not isinstance(value, dict) or value.get("id") is None:
+        return None
+    is_bot = value.get("isBot")
+    return PersonDetails(
+        _identifier(value.get("id"), "assignee.id"),
+        {
+            "first_name": _text(value.get("firstName"), NAME_MAX_LENGTH),
+            "last_name": _text(value.get("lastName"), NAME_MAX_LENGTH),
+            "email": _text(value.get("email"), EMAIL_MAX_LENGTH),
+            "is_bot": is_bot if isinstance(is_bot, bool) else None,
+        },
+    )
+
+
+def _messages(history: Any) -> tuple[ParsedMessage, ...]:
+    if history is None:
+        return ()
+    if not isinstance(history, list):
+        raise InvalidEvent("messageHistory is not a list")
+    messages = []
+    for index, item in enumerate(history):
+        where = f"messageHistory[{index}]"
+        if not isinstance(item, dict):
+            raise InvalidEvent(f"{where} is not an object")
+        author = item.get("author")
+        if not isinstance(author, dict):
+            author = {}
+        text = item.get("message")
+        if text is not None and not isinstance(text, str):
+            raise InvalidEvent(f"{where}.message is not a string")
+        messages.append(
+            ParsedMessage(
+                author_role=(_text(author.get("role"), ROLE_MAX_LENGTH) or "UNKNOWN").upper(),
+                author_closer_id=_text(author.get("id"), ID_MAX_LENGTH) or "",
+                author_email=_text(author.get("email"), EMAIL_MAX_LENGTH) or "",
+                author_phone=_text(author.get("phone"), PHONE_MAX_LENGTH) or "",
+                text=(text or "").replace("\x00", ""),
+                sent_ms=_epoch_ms(item.get("timestamp"), f"{where}.timestamp"),
+            )
+        )
+    return tuple(messages)

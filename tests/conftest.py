@@ -1,0 +1,49 @@
+import json
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.db import connection
+
+from webhooks.models import WebhookEndpoint
+
+FIXTURES = Path(__file__).parent / "fixtures" / "closer"
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _require_postgres(django_db_setup: Any, django_db_blocker: Any) -> None:
+    """The archive is specified on PostgreSQL; refuse to pass on anything else."""
+    if connection.vendor != "postgresql":
+        pytest.exit(
+            "the test suite needs PostgreSQL: set DATABASE_URL (see README)", returncode=2
+        )
+
+
+def fixture_bytes(name: str) -> bytes:
+    return (FIXTURES / name).read_bytes()
+
+
+def fixture_json(name: str) -> dict[str, Any]:
+    return json.loads(fixture_bytes(name))
+
+
+@pytest.fixture
+def created_example() -> dict[str, Any]:
+    return fixture_json("conversation.created.json")
+
+
+@pytest.fixture
+def closed_example() -> dict[str, Any]:
+    return fixture_json("conversation.closed.json")
+
+
+@pytest.fixture
+def make_endpoint(db: Any) -> Callable[..., tuple[WebhookEndpoint, str]]:
+    def make(name: str = "closer", **fields: Any) -> tuple[WebhookEndpoint, str]:
+        endpoint = WebhookEndpoint(name=name, **fields)
+        token = endpoint.set_token()
+        endpoint.save()
+        return endpoint, token
+
+    return make

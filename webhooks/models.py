@@ -1,0 +1,134 @@
+"""The way in: webhook endpoints and the inbox of events received.
+
+An ``InboundEvent`` is written in the request that delivers it and is the
+outbox for processing: once it is committed, nothing can lose it.
+"""
+
+import hashlib
+import secrets
+
+from django.db import models
+from django.db.models import Q
+
+DEFAULT_SIGNATURE_HEADER = "X-Signature-256"
+
+
+def hash_token(token: str) -> str:
+    """Endpoints are looked up by a hash of their URL token, never the token
+    itself: the lookup leaks no timing about the secret, and a database dump
+    does not reveal working URLs."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return secrets.token_urlsafe(32)
+
+
+class WebhookEndpoint(models.Model):
+    """One configured receiver (a Closer widget or organisation)."""
+
+    name = models.CharField(max_length=100, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True, editable=False)
+    token_hint = models.CharField(
+        max_length=8, editable=False, help_text="First characters of the URL token."
+    )
+    hmac_secrets = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="HMAC-SHA256 secrets; several while rotating. Empty: no HMAC check.",
+    )
+    signature_header = models.CharField(max_length=100, default=DEFAULT_SIGNATURE_HEADER)
+    standard_webhooks_secrets = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Standard Webhooks secrets (whsec_…); several while rotating.",
+    )
+    allowed_api_keys = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Accepted customer.apiKey values. Empty: any.",
+    )
+    is_active = models.BooleanField(default=True)
+    rejected_requests = models.PositiveBigIntegerField(
+        default=0, editable=False, help_text="Requests that failed verification."
+    )
+    last_rejected_at = models.DateTimeField(null=True, blank=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+    def set_token(self) -> str:
+        """Give the endpoint a new URL token; return it (shown once)."""
+        token = new_token()
+        self.token_hash = hash_token(token)
+        self.token_hint = token[:6]
+        return token
+
+
+class EventSource(models.TextChoices):
+    WEBHOOK = "webhook", "Webhook"
+    BACKFILL = "backfill", "Backfill"
+
+
+class EventStatus(models.TextChoices):
+    RECEIVED = "received", "Received"
+    PROCESSED = "processed", "Processed"
+    FAILED = "failed", "Failed (will retry)"
+    DEAD = "dead", "Dead (retries exhausted)"
+    SKIPPED = "skipped", "Skipped (unknown type)"
+    REJECTED = "rejected", "Rejected (malformed)"
+
+
+class InboundEvent(models.Model):
+    """One event as received: raw body, headers, and its processing state."""
+
+    endpoint = models.ForeignKey(
+        WebhookEndpoint, null=True, blank=True, on_delete=models.PROTECT, related_name="events"
+    )
+    source = models.CharField(max_length=10, choices=EventSource.choices)
+    received_at = models.DateTimeField(auto_now_add=True)
+    # webhook-id when the sender gives one, else SHA-256 of the canonical JSON.
+    # Kept as long as the row: senders retry for days.
+    dedupe_key = models.CharField(max_length=200)
+    event_type = models.CharField(max_length=100, blank=True, help_text="eventType as sent.")
+    customer_closer_id = models.CharField(max_length=100, blank=True)
+    raw_body = models.BinaryField(help_text="The body exactly as received.")
+    headers = models.JSONField(default=dict, blank=True)
+    remote_addr = models.GenericIPAddressField(null=True, blank=True)
+    status = models.CharField(
+        max_length=10, choices=EventStatus.choices, default=EventStatus.RECEIVED
+    )
+    attempts = models.PositiveIntegerField(default=0)
+    last_error = models.TextField(blank=True)
+    next_attempt_at = models.DateTimeField(null=True, blank=True)
+    processed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-received_at", "-id"]
+        constraints = [
+            # A re-delivery finds its key taken and is answered 200.
+            models.UniqueConstraint(
+                fields=["endpoint", "dedupe_key"],
+                condition=Q(endpoint__isnull=False),
+                name="uniq_inbound_event_per_endpoint",
+            ),
+            # Backfilled events have no endpoint; they dedupe among themselves.
+            models.UniqueConstraint(
+                fields=["dedupe_key"],
+                condition=Q(endpoint__isnull=True),
+                name="uniq_inbound_event_without_endpoint",
+            ),
+        ]
+        indexes = [
+            # The sweep: WHERE status IN ('received', 'failed') AND next_attempt_at <= now.
+            models.Index(fields=["status", "next_attempt_at"], name="inbound_sweep_idx"),
+            # Admin links from a conversation: WHERE customer_closer_id = ?.
+            models.Index(fields=["customer_closer_id"], name="inbound_customer_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.event_type or 'event'} #{self.pk} ({self.status})"

@@ -1,0 +1,351 @@
+"""Receiving and processing webhook events (keyword-only services)."""
+
+import hashlib
+import json
+import logging
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from django.conf import settings
+from django.db import IntegrityError, transaction
+from django.db.models import F
+from django.utils import timezone
+
+from conversations import services as archive
+
+from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
+from .signatures import SignatureError, verify_hmac_sha256, verify_standard_webhooks
+
+logger = logging.getLogger(__name__)
+
+MAX_JSON_DEPTH = 64
+STORED_HEADERS = (
+    "content-type",
+    "user-agent",
+    "webhook-id",
+    "webhook-timestamp",
+    "x-forwarded-for",
+    "x-request-id",
+)
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the receive view answers."""
+
+    status_code: int
+    body: dict[str, Any]
+
+
+class Rejected(Exception):
+    def __init__(self, status_code: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status_code = status_code
+        self.reason = reason
+
+
+# --- Receiving ---------------------------------------------------------------------
+
+
+def find_endpoint(*, token: str) -> WebhookEndpoint:
+    endpoint = WebhookEndpoint.objects.filter(token_hash=hash_token(token)).first()
+    if endpoint is None:
+        logger.warning("webhook rejected: unknown endpoint token")
+        raise Rejected(401, "unknown endpoint")
+    if not endpoint.is_active:
+        _count_rejection(endpoint, "endpoint is disabled")
+        raise Rejected(403, "endpoint is disabled")
+    return endpoint
+
+
+def receive_event(
+    *,
+    endpoint: WebhookEndpoint,
+    body: bytes,
+    headers: Mapping[str, str],
+    remote_addr: str | None,
+) -> Receipt:
+    """Verify, parse and store one webhook delivery.
+
+    Raises ``Rejected`` for failed verification (nothing stored) and for a
+    body that is not a JSON object (stored as ``rejected``, then raised).
+    """
+    _verify_signatures(endpoint, body, headers)
+    try:
+        payload = _parse_json(body)
+    except ValueError as error:
+        # Authentic but malformed: keep it so an operator can see it.
+        _store(
+            endpoint=endpoint,
+            dedupe_key="sha256-raw:" + hashlib.sha256(body).hexdigest(),
+            payload=None,
+            body=body,
+            headers=headers,
+            remote_addr=remote_addr,
+            status=EventStatus.REJECTED,
+            error=str(error),
+        )
+        raise Rejected(400, str(error)) from None
+    _check_api_key(endpoint, payload)
+
+    status, error = EventStatus.RECEIVED, ""
+    try:
+        archive.check_event(payload)
+    except archive.UnknownEventType as unknown:
+        status, error = EventStatus.SKIPPED, str(unknown)
+    except archive.InvalidEvent as invalid:
+        status, error = EventStatus.REJECTED, str(invalid)
+
+    event, created = _store(
+        endpoint=endpoint,
+        dedupe_key=dedupe_key_for(payload=payload, headers=headers),
+        payload=payload,
+        body=body,
+        headers=headers,
+        remote_addr=remote_addr,
+        status=status,
+        error=error,
+    )
+    if status == EventStatus.REJECTED:
+        raise Rejected(400, error)
+    if not created:
+        return Receipt(200, {"status": "duplicate", "id": event.pk})
+    return Receipt(202, {"status": status, "id": event.pk})
+
+
+def dedupe_key_for(*, payload: Any, headers: Mapping[str, str]) -> str:
+    """``webhook-id`` when the sender gives one, else SHA-256 of canonical JSON."""
+    message_id = headers.get("webhook-id")
+    if message_id:
+        return "webhook-id:" + message_id[:180]
+    return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()
+
+
+def canonical_json(payload: Any) -> bytes:
+    return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+        "utf-8", "surrogatepass"
+    )
+
+
+def _verify_signatures(endpoint: WebhookEndpoint, body: bytes, headers: Mapping[str, str]) -> None:
+    try:
+        if endpoint.hmac_secrets:
+            verify_hmac_sha256(
+                body=body,
+                header_value=headers.get(endpoint.signature_header),
+                secrets=endpoint.hmac_secrets,
+            )
+        if endpoint.standard_webhooks_secrets:
+            verify_standard_webhooks(
+                body=body,
+                headers=headers,
+                secrets=endpoint.standard_webhooks_secrets,
+                tolerance_seconds=settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS,
+            )
+    except SignatureError as error:
+        _count_rejection(endpoint, str(error))
+        raise Rejected(401, str(error)) from None
+
+
+def _check_api_key(endpoint: WebhookEndpoint, payload: dict[str, Any]) -> None:
+    if not endpoint.allowed_api_keys:
+        return
+    customer = payload.get("customer")
+    api_key = customer.get("apiKey") if isinstance(customer, dict) else None
+    allowed = False
+    for candidate in endpoint.allowed_api_keys:
+        if isinstance(api_key, str):
+            allowed |= _constant_time_equal(candidate, api_key)
+    if not allowed:
+        _count_rejection(endpoint, "customer.apiKey not allowed")
+        raise Rejected(403, "customer.apiKey is not allowed on this endpoint")
+
+
+def _constant_time_equal(a: str, b: str) -> bool:
+    import hmac
+
+    return hmac.compare_digest(a.encode(), b.encode())
+
+
+def _count_rejection(endpoint: WebhookEndpoint, reason: str) -> None:
+    logger.warning("webhook rejected on endpoint %s: %s", endpoint.name, reason)
+    WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
+        rejected_requests=F("rejected_requests") + 1, last_rejected_at=timezone.now()
+    )
+
+
+def _reject_constant(name: str) -> None:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _parse_json(body: bytes) -> dict[str, Any]:
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError as error:
+        raise ValueError(f"body is not UTF-8 (byte {error.start})") from None
+    try:
+        payload = json.loads(text, parse_constant=_reject_constant)
+    except json.JSONDecodeError as error:
+        raise ValueError(
+            f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"
+        ) from None
+    except RecursionError:
+        raise ValueError("body is nested too deeply") from None
+    if not isinstance(payload, dict):
+        raise ValueError(f"body must be a JSON object, not {type(payload).__name__}")
+    if _depth(payload) > MAX_JSON_DEPTH:
+        raise ValueError(f"body is nested deeper than {MAX_JSON_DEPTH} levels")
+    return payload
+
+
+def _depth(value: Any) -> int:
+    deepest, stack = 0, [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        deepest = max(deepest, depth)
+        if isinstance(item, dict):
+            stack.extend((child, depth + 1) for child in item.values())
+        elif isinstance(item, list):
+            stack.extend((child, depth + 1) for child in item)
+    return deepest
+
+
+def _store(
+    *,
+    endpoint: WebhookEndpoint,
+    dedupe_key: str,
+    payload: dict[str, Any] | None,
+    body: bytes,
+    headers: Mapping[str, str],
+    remote_addr: str | None,
+    status: str,
+    error: str,
+) -> tuple[InboundEvent, bool]:
+    """Insert the event in one statement; a taken dedupe key means a duplicate."""
+    kept_headers = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    if endpoint.signature_header in headers:
+        kept_headers[endpoint.signature_header.lower()] = headers[endpoint.signature_header]
+    customer = payload.get("customer") if payload else None
+    customer_id = customer.get("id") if isinstance(customer, dict) else None
+    event = InboundEvent(
+        endpoint=endpoint,
+        source=EventSource.WEBHOOK,
+        dedupe_key=dedupe_key,
+        event_type=archive.event_type_of(payload),
+        customer_closer_id=str(customer_id)[:100] if isinstance(customer_id, str | int) else "",
+        raw_body=body,
+        headers=kept_headers,
+        remote_addr=remote_addr,
+        status=status,
+        last_error=error,
+        processed_at=timezone.now() if status != EventStatus.RECEIVED else None,
+    )
+    try:
+        with transaction.atomic():
+            event.save()
+            if status == EventStatus.RECEIVED:
+                from .tasks import enqueue_processing
+
+                event_id = event.pk
+                transaction.on_commit(lambda: enqueue_processing(event_id))
+    except IntegrityError:
+        existing = InboundEvent.objects.get(endpoint=endpoint, dedupe_key=dedupe_key)
+        return existing, False
+    return event, True
+
+
+# --- Processing --------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ProcessingResult:
+    status: str
+    retry_in_seconds: float | None = None
+
+
+def retry_delay(attempts: int) -> float:
+    """Exponential backoff: base, 2×base, 4×base… capped at one hour."""
+    return float(min(settings.EVENT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600))
+
+
+def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
+    """Apply one stored event to the archive and record how it went.
+
+    Returns None when there is nothing to do: the event is already done, or
+    another worker holds it right now.
+    """
+    with transaction.atomic():
+        # skip_locked: a duplicate task (a sweep re-send, a redelivery after a
+        # lost ack) must not wait for, then redo, a worker's in-flight work.
+        event = (
+            InboundEvent.objects.select_for_update(skip_locked=True)
+            .filter(pk=event_id, status__in=[EventStatus.RECEIVED, EventStatus.FAILED])
+            .first()
+        )
+        if event is None:
+            return None
+        event.attempts += 1
+        try:
+            payload = json.loads(bytes(event.raw_body))
+            with transaction.atomic():
+                outcome = archive.apply_events(
+                    [archive.IncomingEvent(payload=payload, inbound_event_id=event.pk)]
+                ).outcomes[0]
+        except Exception as error:
+            logger.exception("processing inbound event %s failed", event.pk)
+            return _record_failure(event, error)
+        event.status = {
+            archive.APPLIED: EventStatus.PROCESSED,
+            archive.SKIPPED: EventStatus.SKIPPED,
+            archive.INVALID: EventStatus.REJECTED,
+        }[outcome.status]
+        event.last_error = outcome.reason
+        event.processed_at = timezone.now()
+        event.next_attempt_at = None
+        event.save(
+            update_fields=["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
+        )
+        return ProcessingResult(event.status)
+
+
+def _record_failure(event: InboundEvent, error: Exception) -> ProcessingResult:
+    event.last_error = f"{type(error).__name__}: {error}"[:10_000]
+    if event.attempts >= settings.EVENT_MAX_ATTEMPTS:
+        event.status = EventStatus.DEAD
+        event.next_attempt_at = None
+        delay = None
+    else:
+        event.status = EventStatus.FAILED
+        delay = retry_delay(event.attempts)
+        event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
+    event.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+    return ProcessingResult(event.status, delay)
+
+
+def events_due(*, grace_seconds: int = 60) -> list[int]:
+    """Events the sweep should (re-)send: received but never picked up, or
+    failed and past their retry time."""
+    now = timezone.now()
+    received = InboundEvent.objects.filter(
+        status=EventStatus.RECEIVED, received_at__lte=now - timedelta(seconds=grace_seconds)
+    )
+    failed = InboundEvent.objects.filter(status=EventStatus.FAILED, next_attempt_at__lte=now)
+    return sorted(
+        [*received.values_list("pk", flat=True)[:10_000], *failed.values_list("pk", flat=True)[:10_000]]
+    )
+
+
+def requeue(*, event_ids: list[int]) -> int:
+    """Put failed, dead or rejected events back to ``received`` and send them."""
+    from .tasks import enqueue_processing
+
+    with transaction.atomic():
+        updated = InboundEvent.objects.filter(
+            pk__in=event_ids,
+            status__in=[EventStatus.FAILED, EventStatus.DEAD, EventStatus.REJECTED],
+        ).update(status=EventStatus.RECEIVED, attempts=0, next_attempt_at=None)
+        for event_id in event_ids:
+            transaction.on_commit(lambda event_id=event_id: enqueue_processing(event_id))
+    return updated

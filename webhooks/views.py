@@ -1,0 +1,57 @@
+"""The receive view: POST /webhooks/closer/<token>/."""
+
+import logging
+
+from django.conf import settings
+from django.db import DatabaseError
+from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
+from django.views.decorators.http import require_POST
+
+from .services import Rejected, find_endpoint, receive_event
+
+logger = logging.getLogger(__name__)
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    return JsonResponse({"error": message}, status=status)
+
+
+def _is_json(content_type: str) -> bool:
+    return content_type == "application/json" or (
+        content_type.startswith("application/") and content_type.endswith("+json")
+    )
+
+
+@csrf_exempt
+@require_POST
+def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
+    limit = settings.WEBHOOK_MAX_BODY_BYTES
+    try:
+        declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
+    except ValueError:
+        return _error(400, "invalid Content-Length")
+    if declared_length > limit:
+        return _error(413, f"body larger than {limit} bytes")
+    try:
+        endpoint = find_endpoint(token=token)
+        if not _is_json(request.content_type or ""):
+            return _error(415, "Content-Type must be application/json")
+        body = request.read(limit + 1)
+        if len(body) > limit:
+            return _error(413, f"body larger than {limit} bytes")
+        receipt = receive_event(
+            endpoint=endpoint,
+            body=body,
+            headers=request.headers,
+            remote_addr=request.META.get("REMOTE_ADDR"),
+        )
+    except Rejected as rejected:
+        return _error(rejected.status_code, rejected.reason)
+    except DatabaseError:
+        # Never 2xx for an event we could not store: the sender retries.
+        logger.exception("database unavailable while receiving a webhook")
+        response = _error(503, "temporarily unavailable, retry later")
+        response["Retry-After"] = "30"
+        return response
+    return JsonResponse(receipt.body, status=receipt.status_code)
