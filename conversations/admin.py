@@ -27,7 +27,7 @@ class AdviserAdmin(ReadOnlyAdmin):
 
 class MessageInline(admin.TabularInline):
     model = Message
-    fields = ["sent_at", "author_role", "author_closer_id", "text"]
+    fields = ("sent_at", "author_role", "author_closer_id", "text")
     readonly_fields = fields
     extra = 0
     can_delete = False
@@ -35,7 +35,15 @@ class MessageInline(admin.TabularInline):
 
 @admin.register(Conversation)
 class ConversationAdmin(ReadOnlyAdmin):
-    list_display = ["id", "customer", "assignee", "status", "closed_type", "opened_at", "message_count"]
+    list_display = [
+        "id",
+        "customer",
+        "assignee",
+        "status",
+        "closed_type",
+        "opened_at",
+        "message_count",
+    ]
     list_filter = ["status", "created_event_missing"]
     list_select_related = ["customer", "assignee"]
     inlines = [MessageInline]

@@ -190,7 +190,9 @@ class MessageRole(models.TextChoices):
 class Message(models.Model):
     """One line of a transcript. Identity: (author id, role, time, text)."""
 
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="messages")
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="messages"
+    )
     # Open set: Closer may send roles beyond CUSTOMER and ADVISER.
     author_role = models.CharField(max_length=40)
     author_closer_id = models.CharField(max_length=100, blank=True)

@@ -134,7 +134,7 @@ def _apply_parsed(parsed: list[tuple[ParsedEvent, IncomingEvent]], result: Batch
 
 
 def _upsert_people(
-    model: type[Customer] | type[Adviser], sightings: list[tuple[PersonDetails, int]]
+    model: type[Customer | Adviser], sightings: list[tuple[PersonDetails, int]]
 ) -> dict[str, Any]:
     """Create missing rows, lock all of them, merge details newest-first.
 
@@ -145,9 +145,8 @@ def _upsert_people(
     if not sightings:
         return {}
     closer_ids = sorted({details.closer_id for details, _ in sightings})
-    model.objects.bulk_create(
-        [model(closer_id=closer_id) for closer_id in closer_ids], ignore_conflicts=True
-    )
+    new_rows: list[Any] = [model(closer_id=closer_id) for closer_id in closer_ids]
+    model.objects.bulk_create(new_rows, ignore_conflicts=True)
     rows = {
         row.closer_id: row
         for row in model.objects.select_for_update()
@@ -351,9 +350,11 @@ def _desired_conversations(events: list[dict[str, Any]]) -> Iterable[dict[str, A
             )
         )
     for ref, segment in segments:
-        created = by_id[segment.created.key] if segment.created else None
-        closed = by_id[segment.closed.key] if segment.closed else None
-        yield _conversation_fields(ref, created, closed)
+        yield _conversation_fields(
+            ref,
+            by_id[segment.created.key] if segment.created else None,
+            by_id[segment.closed.key] if segment.closed else None,
+        )
 
 
 def _points(events: list[dict[str, Any]]) -> list[EventPoint]:
@@ -471,7 +472,7 @@ def _refresh_message_summaries(conversation_ids: list[int]) -> int:
         .only("id", "message_count", "preview")
         .annotate(
             fresh_count=Coalesce(Subquery(message_total), 0),
-            fresh_preview=Coalesce(Subquery(first_customer_text), Subquery(first_any_text())),
+            fresh_preview=Coalesce(Subquery(first_customer_text), Subquery(_first_message_text())),
         )
     )
     added = 0
@@ -489,8 +490,10 @@ def _refresh_message_summaries(conversation_ids: list[int]) -> int:
     return added
 
 
-def first_any_text() -> Any:
+def _first_message_text() -> Any:
     """Fallback preview: the first message of any role."""
     return (
-        Message.objects.filter(conversation=OuterRef("pk")).order_by("sent_at", "id").values("text")[:1]
+        Message.objects.filter(conversation=OuterRef("pk"))
+        .order_by("sent_at", "id")
+        .values("text")[:1]
     )

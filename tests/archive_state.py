@@ -8,9 +8,11 @@ from conversations.models import Conversation, Customer, Message
 def customer_state(closer_id: str) -> dict[str, Any]:
     customer = Customer.objects.get(closer_id=closer_id)
     conversations = []
-    for conversation in Conversation.objects.filter(customer=customer).select_related(
-        "assignee"
-    ).order_by("opened_at", "closed_event_ms", "created_event_ms"):
+    for conversation in (
+        Conversation.objects.filter(customer=customer)
+        .select_related("assignee")
+        .order_by("opened_at", "closed_event_ms", "created_event_ms")
+    ):
         messages = [
             (m.author_role, m.author_closer_id, m.text, m.sent_at)
             for m in Message.objects.filter(conversation=conversation).order_by("sent_at", "text")

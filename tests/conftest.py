@@ -15,9 +15,7 @@ FIXTURES = Path(__file__).parent / "fixtures" / "closer"
 def _require_postgres(django_db_setup: Any, django_db_blocker: Any) -> None:
     """The archive is specified on PostgreSQL; refuse to pass on anything else."""
     if connection.vendor != "postgresql":
-        pytest.exit(
-            "the test suite needs PostgreSQL: set DATABASE_URL (see README)", returncode=2
-        )
+        pytest.exit("the test suite needs PostgreSQL: set DATABASE_URL (see README)", returncode=2)
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -59,7 +59,11 @@ def test_documented_examples_make_the_customer_and_adviser(created_example, clos
     assert customer.email == "jon.snow@winterfell.com"
     assert customer.phone == "+48123456789"
     adviser = Adviser.objects.get()
-    assert (adviser.first_name, adviser.last_name, adviser.email) == ("Bob", "Holmes", "bob.holmes@closer.app")
+    assert (adviser.first_name, adviser.last_name, adviser.email) == (
+        "Bob",
+        "Holmes",
+        "bob.holmes@closer.app",
+    )
     assert adviser.is_bot is False
     assert Conversation.objects.get().assignee == adviser
 
@@ -115,13 +119,17 @@ def test_two_back_to_back_conversations_of_one_customer_pair_in_time_order():
     )
 
     pairs = list(
-        Conversation.objects.order_by("opened_at").values_list("created_event_ms", "closed_event_ms")
+        Conversation.objects.order_by("opened_at").values_list(
+            "created_event_ms", "closed_event_ms"
+        )
     )
     assert pairs == [(1_000_000, 2_000_000), (3_000_000, 4_000_000)]
 
 
 def test_a_late_created_event_repairs_a_created_missing_conversation_without_moving_messages():
-    apply(created_event("c1", 1_000_000), closed_event("c1", 2_000_000), closed_event("c1", 4_000_000))
+    apply(
+        created_event("c1", 1_000_000), closed_event("c1", 2_000_000), closed_event("c1", 4_000_000)
+    )
     second = Conversation.objects.get(closed_event_ms=4_000_000)
     assert second.created_event_missing
     message_ids = set(second.messages.values_list("pk", flat=True))

@@ -1,11 +1,13 @@
 """Receiving and processing webhook events (keyword-only services)."""
 
 import hashlib
+import hmac
 import json
 import logging
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -90,13 +92,13 @@ def receive_event(
         raise Rejected(400, str(error)) from None
     _check_api_key(endpoint, payload)
 
-    status, error = EventStatus.RECEIVED, ""
+    status, problem = EventStatus.RECEIVED, ""
     try:
         archive.check_event(payload)
     except archive.UnknownEventType as unknown:
-        status, error = EventStatus.SKIPPED, str(unknown)
+        status, problem = EventStatus.SKIPPED, str(unknown)
     except archive.InvalidEvent as invalid:
-        status, error = EventStatus.REJECTED, str(invalid)
+        status, problem = EventStatus.REJECTED, str(invalid)
 
     event, created = _store(
         endpoint=endpoint,
@@ -106,10 +108,10 @@ def receive_event(
         headers=headers,
         remote_addr=remote_addr,
         status=status,
-        error=error,
+        error=problem,
     )
     if status == EventStatus.REJECTED:
-        raise Rejected(400, error)
+        raise Rejected(400, problem)
     if not created:
         return Receipt(200, {"status": "duplicate", "id": event.pk})
     return Receipt(202, {"status": status, "id": event.pk})
@@ -164,8 +166,6 @@ def _check_api_key(endpoint: WebhookEndpoint, payload: dict[str, Any]) -> None:
 
 
 def _constant_time_equal(a: str, b: str) -> bool:
-    import hmac
-
     return hmac.compare_digest(a.encode(), b.encode())
 
 
@@ -248,8 +248,7 @@ def _store(
             if status == EventStatus.RECEIVED:
                 from .tasks import enqueue_processing
 
-                event_id = event.pk
-                transaction.on_commit(lambda: enqueue_processing(event_id))
+                transaction.on_commit(partial(enqueue_processing, event.pk))
     except IntegrityError:
         existing = InboundEvent.objects.get(endpoint=endpoint, dedupe_key=dedupe_key)
         return existing, False
@@ -266,7 +265,7 @@ class ProcessingResult:
 
 
 def retry_delay(attempts: int) -> float:
-    """Exponential backoff: base, 2×base, 4×base… capped at one hour."""
+    """Exponential backoff: base, 2*base, 4*base... capped at one hour."""
     return float(min(settings.EVENT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600))
 
 
@@ -333,7 +332,10 @@ def events_due(*, grace_seconds: int = 60) -> list[int]:
     )
     failed = InboundEvent.objects.filter(status=EventStatus.FAILED, next_attempt_at__lte=now)
     return sorted(
-        [*received.values_list("pk", flat=True)[:10_000], *failed.values_list("pk", flat=True)[:10_000]]
+        [
+            *received.values_list("pk", flat=True)[:10_000],
+            *failed.values_list("pk", flat=True)[:10_000],
+        ]
     )
 
 
@@ -347,5 +349,5 @@ def requeue(*, event_ids: list[int]) -> int:
             status__in=[EventStatus.FAILED, EventStatus.DEAD, EventStatus.REJECTED],
         ).update(status=EventStatus.RECEIVED, attempts=0, next_attempt_at=None)
         for event_id in event_ids:
-            transaction.on_commit(lambda event_id=event_id: enqueue_processing(event_id))
+            transaction.on_commit(partial(enqueue_processing, event_id))
     return updated

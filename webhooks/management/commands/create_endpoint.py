@@ -61,7 +61,9 @@ class Command(BaseCommand):
         if options["json"]:
             self.stdout.write(json.dumps(result))
             return
-        self.stdout.write(f"Endpoint {endpoint.name!r} created. Keep these; they are not shown again.")
+        self.stdout.write(
+            f"Endpoint {endpoint.name!r} created. Keep these; they are not shown again."
+        )
         self.stdout.write(f"  URL:                      {url}")
         if hmac_secret:
             self.stdout.write(f"  HMAC secret:              {hmac_secret}")
