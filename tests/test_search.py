@@ -137,6 +137,7 @@ def test_search_is_served_by_its_index(archive, query, index):
     PostgreSQL silently scans. Allow only bitmap index scans and read the plan."""
     with connection.cursor() as cursor:
         cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_indexscan = off")
     plan = search_conversations(query=query).explain()
     assert index in plan
 
