@@ -8,7 +8,8 @@ from conversations.models import Conversation
 from conversations.services import IncomingEvent, apply_events
 from tests.builders import closed_event, created_event, message
 
-_timestamps = count(1_700_000_000_000, 3_600_000)
+# One day apart, so the date hierarchy can tell conversations apart.
+_timestamps = count(1_700_000_000_000, 86_400_000)
 
 
 def archive_conversation(
@@ -28,6 +29,13 @@ def archive_conversation(
     builders' assignee ("Bob Holmes") and may be None for no adviser.
     """
     opened = next(_timestamps)
+    # Distinct details per customer (the builders default to Jon Snow).
+    customer_details.setdefault("first_name", customer_id)
+    customer_details.setdefault("last_name", "")
+    customer_details.setdefault("random_name", f"Alias of {customer_id}")
+    customer_details.setdefault("email", f"{customer_id}@example.com")
+    customer_details.setdefault("phone", "")
+    adviser_id = adviser["id"] if adviser else "nobody"
     events = []
     if with_created:
         events.append(
@@ -37,7 +45,12 @@ def archive_conversation(
         )
     if closed:
         history = [
-            message(role, text, opened + 1000 * (i + 1))
+            message(
+                role,
+                text,
+                opened + 1000 * (i + 1),
+                author_id=adviser_id if role == "ADVISER" else customer_id,
+            )
             for i, (role, text) in enumerate(texts or [("CUSTOMER", "Hello")])
         ]
         payload = closed_event(
