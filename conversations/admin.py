@@ -297,12 +297,6 @@ class ConversationAdmin(ArchiveAdmin):
                 (str(key), value if isinstance(value, str) else repr(value))
                 for key, value in conversation.visitor_context.items()
             ),
-            "customer_url": reverse("admin:conversations_customer_change", args=[customer.pk]),
-            "adviser_url": (
-                reverse("admin:conversations_adviser_change", args=[adviser.pk])
-                if adviser
-                else None
-            ),
             "building_events": [
                 {"label": event.get_kind_display(), "url": inbound_event_url(event)}
                 for event in selectors.building_events(conversation=conversation)

@@ -63,9 +63,7 @@ def archive():
 # --- Changelist --------------------------------------------------------------------
 
 
-def test_changelist_shows_customer_adviser_status_counts_and_first_customer_message(
-    staff, archive
-):
+def test_changelist_shows_customer_adviser_status_counts_and_first_customer_message(staff, archive):
     response = staff.get(CHANGELIST)
     assert response.status_code == 200
     page = response.content.decode()
