@@ -14,11 +14,12 @@ class LargeTablePaginator(Paginator):
       (``pg_class.reltuples``, kept fresh by autovacuum) when it is above
       ``estimate_above``; below that an exact count is cheap.
     - Filtered or searched: an exact count that stops reading at
-      ``count_limit`` rows; past it the page says "10000+".
+      ``count_limit`` rows; past it the page says "1000+" (twenty pages of
+      fifty: past that, staff refine the search rather than page on).
     """
 
     estimate_above = 100_000
-    count_limit = 10_000
+    count_limit = 1_000
 
     count_is_estimate = False
     count_is_lower_bound = False

@@ -7,11 +7,12 @@ the planner falls back to scanning. Elsewhere (SQLite for a first run) it is a
 plain ``icontains`` over the same fields.
 """
 
+from datetime import datetime
 from typing import Any
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorField
 from django.db import connections
-from django.db.models import Func, Lookup, Q, QuerySet, TextField, Value
+from django.db.models import Func, Lookup, Max, Min, Q, QuerySet, TextField, Value
 from django.db.models.sql.compiler import SQLCompiler
 
 from .models import Adviser, Conversation, ConversationEvent, Customer, EventKind, Message
@@ -186,6 +187,12 @@ def closed_types() -> list[str]:
     with connections[Conversation.objects.db].cursor() as cursor:
         cursor.execute(sql)
         return [row[0] for row in cursor.fetchall()]
+
+
+def opened_range() -> tuple[datetime | None, datetime | None]:
+    """The first and last opening in the archive: two probes of the opened_at index."""
+    bounds = Conversation.objects.aggregate(first=Min("opened_at"), last=Max("opened_at"))
+    return bounds["first"], bounds["last"]
 
 
 def transcript(*, conversation: Conversation) -> QuerySet[Message]:
