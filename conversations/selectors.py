@@ -63,6 +63,15 @@ class ContainsFragment(Lookup):
         return f"{lhs} LIKE closer_unaccent(lower({rhs}))", [*lhs_params, *rhs_params]
 
 
+MAX_QUERY_LENGTH = 200
+
+
+def clean_query(query: str) -> str:
+    """What is searched for: PostgreSQL text cannot hold NUL, and nobody types
+    more than a couple of hundred characters into a search box."""
+    return query.replace("\x00", "").strip()[:MAX_QUERY_LENGTH]
+
+
 def escape_like(text: str) -> str:
     return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
 
@@ -87,7 +96,7 @@ def search_conversations(
     duplicate rows and keeps the caller's ordering and filters.
     """
     conversations = Conversation.objects.all() if queryset is None else queryset
-    words = query.strip()
+    words = clean_query(query)
     if not words:
         return conversations
     if uses_search_indexes(conversations):
@@ -148,7 +157,7 @@ def search_advisers(*, query: str, queryset: QuerySet[Adviser] | None = None) ->
 
 
 def _search_people(queryset: QuerySet[Any], query: str, fields: tuple[str, ...]) -> QuerySet[Any]:
-    fragment = query.strip()
+    fragment = clean_query(query)
     if not fragment:
         return queryset
     if uses_search_indexes(queryset):

@@ -172,6 +172,12 @@ def test_a_malformed_filter_value_is_refused_without_an_error_page(staff, archiv
     assert "e=1" in response["Location"]
 
 
+def test_a_search_with_a_nul_character_gets_a_clear_message_not_an_error_page(staff, archive):
+    response = staff.get(CHANGELIST, {"q": "parcel\x00"})
+    assert response.status_code == 200
+    assert "Null characters are not allowed." in response.content.decode()
+
+
 def test_the_adviser_autocomplete_finds_advisers_by_name_fragment(staff, archive):
     response = staff.get(
         reverse("admin:autocomplete"),

@@ -204,13 +204,16 @@ def test_reprocess_action_requeues_failed_dead_and_rejected_events(admin_client)
     assert done.status == EventStatus.PROCESSED
 
 
-def test_inbound_events_cannot_be_added_or_edited(admin_client):
+def test_inbound_events_cannot_be_added_edited_or_deleted(admin_client):
     event = inbound()
     assert admin_client.get(reverse("admin:webhooks_inboundevent_add")).status_code == 403
     response = admin_client.post(
         reverse("admin:webhooks_inboundevent_change", args=[event.pk]), {"status": "dead"}
     )
     assert response.status_code == 403
+    delete = reverse("admin:webhooks_inboundevent_delete", args=[event.pk])
+    assert admin_client.post(delete, {"post": "yes"}).status_code == 403
+    assert InboundEvent.objects.filter(pk=event.pk).exists()
 
 
 def test_inbound_event_search_finds_a_customers_events(admin_client):

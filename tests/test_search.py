@@ -90,6 +90,14 @@ def test_search_treats_like_wildcards_as_text(archive):
     assert found("_") == set()
 
 
+def test_search_ignores_nul_characters_postgresql_cannot_store(archive):
+    assert found("par\x00cel") == {archive["jon"].pk}
+
+
+def test_a_very_long_query_is_cut_not_refused(archive):
+    assert found("parcel " + "x" * 10_000) == set()
+
+
 def test_empty_search_returns_the_given_queryset(archive):
     assert found("   ") == {archive["jon"].pk, archive["lukasz"].pk}
 

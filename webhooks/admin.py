@@ -212,6 +212,11 @@ class InboundEventAdmin(admin.ModelAdmin):
     def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        # An event's row holds its dedupe key: deleting it would let a late
+        # retry of the same delivery in again.
+        return False
+
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("webhooks.change_inboundevent")
 
