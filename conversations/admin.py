@@ -21,10 +21,10 @@ from . import selectors
 from .admin_filters import AdviserFilter, AdviserKindFilter, ClosedTypeFilter, CustomerFilter
 from .exports import stream_conversations_ndjson, stream_messages_csv
 from .models import Adviser, Conversation, ConversationEvent, Customer, MessageRole
-from .paginators import LargeTablePaginator
+from .paginators import LargeTableAdmin
 
 
-class ArchiveAdmin(admin.ModelAdmin):
+class ArchiveAdmin(LargeTableAdmin):
     """View-only: no add, edit or delete of archive rows."""
 
     def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
@@ -81,8 +81,6 @@ class CustomerAdmin(ArchiveAdmin):
     # fields searched and turn on the search box and the autocomplete view.
     search_fields = ["first_name", "last_name", "random_name", "email", "phone", "closer_id"]
     search_help_text = "A fragment of a name, alias, email, phone or Closer id."
-    show_full_result_count = False
-    paginator = LargeTablePaginator
     readonly_fields = (
         "closer_id",
         "first_name",
@@ -180,11 +178,6 @@ class ConversationAdmin(ArchiveAdmin):
         "Customer name, alias, email, phone or id; adviser name, email or id "
         '(fragments); or words of the transcript ("exact phrase", -without, or).'
     )
-    # No COUNT(*) of the whole table on every page (see LargeTablePaginator),
-    # and no per-filter counts.
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = LargeTablePaginator
     list_per_page = 50
     actions = ["export_ndjson", "export_messages_csv"]
     change_form_template = "admin/conversations/conversation/change_form.html"
@@ -355,8 +348,6 @@ class ConversationEventAdmin(ArchiveAdmin):
     list_display = ["customer", "kind", "occurred_ms", "inbound_event", "received_at"]
     list_filter = ["kind"]
     list_select_related = ["customer"]
-    show_full_result_count = False
-    paginator = LargeTablePaginator
 
     @admin.display(description="inbound event")
     def inbound_event(self, event: ConversationEvent) -> str:

@@ -230,6 +230,22 @@ def test_a_filtered_count_stops_at_its_limit(archive):
     assert paginator.count_is_lower_bound
 
 
+def test_pages_of_a_filtered_list_keep_its_order(archive):
+    ordered = Conversation.objects.filter(status="closed").order_by("-opened_at", "-id")
+    paginator = LargeTablePaginator(ordered, 2)
+    pages = [list(paginator.page(n).object_list) for n in paginator.page_range]
+    assert [c.pk for page in pages for c in page] == list(ordered.values_list("pk", flat=True))
+
+
+def test_a_search_page_runs_the_search_once(staff, archive, django_assert_num_queries):
+    # session, user, closed types, matching ids (the search), rows by id, date range
+    with django_assert_num_queries(6) as queries:
+        response = staff.get(CHANGELIST, {"q": "parcel"})
+    assert listed(response) == {archive["jon"].pk}
+    searches = [q["sql"] for q in queries.captured_queries if "to_tsvector" in q["sql"]]
+    assert len(searches) == 1, "\n\n".join(searches)
+
+
 def test_a_small_filtered_count_is_exact(archive):
     paginator = LargeTablePaginator(Conversation.objects.filter(status="closed"), 50)
     assert paginator.count == 3

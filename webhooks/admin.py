@@ -13,7 +13,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from conversations.paginators import LargeTablePaginator
+from conversations.paginators import LargeTableAdmin
 
 from . import endpoints, services
 from .models import EventStatus, InboundEvent, WebhookEndpoint
@@ -167,7 +167,7 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(admin.ModelAdmin):
+class InboundEventAdmin(LargeTableAdmin):
     """The inbox as received; read-only except for re-processing."""
 
     list_display = [
@@ -184,9 +184,6 @@ class InboundEventAdmin(admin.ModelAdmin):
     list_select_related = ["endpoint"]
     search_fields = ["=id", "=customer_closer_id"]
     search_help_text = "An event id or a Closer customer id (exact)."
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    paginator = LargeTablePaginator
     actions = ["reprocess"]
     readonly_fields = (
         "event_type",
