@@ -4,10 +4,14 @@ from functools import cached_property
 from typing import Any
 
 from django.contrib import admin
+from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connections
 from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
 
 
 class LargeTablePaginator(Paginator):
@@ -101,3 +105,15 @@ class LargeTableAdmin(admin.ModelAdmin):
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return LargeTableChangeList
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        # Django renders this checkbox through the form-widget templates, three
+        # template includes per row: a quarter of the time spent rendering a
+        # page of fifty. The same HTML, formatted directly.
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )

@@ -74,6 +74,11 @@ def test_changelist_shows_customer_adviser_status_counts_and_first_customer_mess
     assert "Closer Bot (bot)" in page
     assert "Where is my parcel?" in page
     assert listed(response) == {c.pk for c in archive.values()}
+    jon = archive["jon"]
+    assert (
+        f'<input type="checkbox" name="_selected_action" value="{jon.pk}" class="action-select" '
+        f'aria-label="Select this object for an action - {jon}">'
+    ) in page
 
 
 @pytest.mark.parametrize(
