@@ -14,7 +14,7 @@
 ``unaccent()`` is only STABLE (it depends on the dictionary search path), so
 indexes use ``closer_unaccent``, an IMMUTABLE wrapper naming its dictionary
 explicitly. The SQL here must stay identical to the expressions in
-``conversations/search.py``, or the planner will not use the indexes.
+``conversations/selectors.py``, or the planner will not use the indexes.
 
 On SQLite every operation is a no-op; search there is plain ``icontains``.
 """
