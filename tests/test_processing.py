@@ -7,9 +7,9 @@ import pytest
 from django.db import connection
 from django.utils import timezone
 
-from closerarchive.celery import app as celery_app
 from conversations.models import Conversation
 from tests.builders import closed_event
+from tests.processes import celery_broker
 from tests.webhook_client import post
 from webhooks.models import EventSource, EventStatus, InboundEvent
 from webhooks.services import events_due, process_inbound_event, requeue, retry_delay
@@ -163,16 +163,12 @@ def test_the_sweep_finds_stale_received_and_due_failed_events_only():
 @pytest.fixture
 def unreachable_broker():
     """A real broker URL with nothing listening, as when Redis is down."""
-    saved = {key: celery_app.conf[key] for key in ("broker_url", "task_always_eager")}
-    celery_app.conf.update(broker_url="redis://127.0.0.1:1/0", task_always_eager=False)
-    celery_app.pool.force_close_all()
-    yield
-    celery_app.conf.update(saved)
-    celery_app.pool.force_close_all()
+    with celery_broker("redis://127.0.0.1:1/0", flush=False):
+        yield
 
 
 def test_broker_unreachable_still_answers_202_and_leaves_the_event_received(
-    client, make_endpoint, unreachable_broker, django_capture_on_commit_callbacks
+    client, make_endpoint, unreachable_broker, django_capture_on_commit_callbacks, caplog
 ):
     _, token = make_endpoint()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
@@ -181,3 +177,6 @@ def test_broker_unreachable_still_answers_202_and_leaves_the_event_received(
     assert len(callbacks) == 1  # the send was attempted, after commit
     assert response.status_code == 202
     assert InboundEvent.objects.get().status == EventStatus.RECEIVED
+    # It failed on the connection itself, and said so.
+    assert "broker unreachable" in caplog.text
+    assert "Connection refused" in caplog.text
