@@ -5,7 +5,6 @@ import secrets
 from pathlib import Path
 from typing import Any
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
@@ -49,8 +48,6 @@ class Command(BaseCommand):
             example = example.relative_to(Path.cwd())
         base = f"http://{options['host']}:{options['port']}"
         url = base + reverse("webhooks:closer", args=[token])
-        if base != settings.PUBLIC_BASE_URL:
-            self.stdout.write(f"(PUBLIC_BASE_URL is {settings.PUBLIC_BASE_URL})")
         self.stdout.write(
             self.style.SUCCESS("closer-archive is ready.")
             + f"""
