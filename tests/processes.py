@@ -64,9 +64,18 @@ def celery_worker(broker_url: str, *extra_args: str) -> Iterator[subprocess.Pope
     }
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "closerarchive", "worker",
-            "--loglevel=INFO", "--concurrency=1", "--pool=prefork",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "closerarchive",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
             *extra_args,
         ],
         cwd=PROJECT_ROOT,
@@ -87,7 +96,9 @@ def celery_worker(broker_url: str, *extra_args: str) -> Iterator[subprocess.Pope
                 worker.wait()
 
 
-def wait_until(condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
+def wait_until(
+    condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition"
+) -> Any:
     """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -82,6 +82,16 @@ def test_any_order_any_duplicates_any_batching_gives_the_in_order_archive(keys, 
     deliver(scrambled, shuffled, batch_sizes)
 
     assert customer_state(scrambled) == customer_state(in_order)
+    # ...and both equal the pure walk over the distinct events.
+    expected = [
+        (s.created and s.created.occurred_ms, s.closed and s.closed.occurred_ms)
+        for s in walk(EventPoint(kind, ts, (kind, ts)) for kind, ts in distinct)
+    ]
+    stored = [
+        (c["created_event_ms"], c["closed_event_ms"])
+        for c in customer_state(scrambled)["conversations"]
+    ]
+    assert sorted(stored, key=str) == sorted(expected, key=str)
 
 
 @given(event_keys)
