@@ -31,9 +31,11 @@ def database_url_for_tests() -> str:
 
 def _drop_publisher_connections() -> None:
     """Forget pooled broker connections so the next publish uses the new URL."""
-    kombu.pools.reset()  # kombu keeps a process-wide registry of pools
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    # Private attributes, not in the type stubs: Celery caches the pool and
+    # kombu keeps a process-wide registry of pools keyed by connection.
+    kombu.pools.reset()  # type: ignore[attr-defined]
+    celery_app._pool = None  # type: ignore[attr-defined]
+    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 @contextmanager
