@@ -276,21 +276,23 @@ def _reconcile_conversations(customer_ids: list[int], touched: set[tuple[int, st
 
     Returns how many conversation rows were created.
     """
-    points: dict[int, list[EventPoint]] = defaultdict(list)
+    points: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
     named: dict[str, list[EventPoint]] = defaultdict(list)
     ref_owner: dict[str, int] = {}
     touched_refs: set[str] = set()
-    for customer_id, event_id, kind, occurred_ms, ref in ConversationEvent.objects.filter(
-        customer_id__in=customer_ids
-    ).values_list("customer_id", "id", "kind", "occurred_ms", "conversation_ref"):
-        point = EventPoint(kind, occurred_ms, event_id)
+    # In walk order ("-kind": 'created' sorts after 'closed', so it comes first).
+    for customer_id, event_id, kind, occurred_ms, ref in (
+        ConversationEvent.objects.filter(customer_id__in=customer_ids)
+        .order_by("customer_id", "occurred_ms", "-kind")
+        .values_list("customer_id", "id", "kind", "occurred_ms", "conversation_ref")
+    ):
         if ref:
-            named[ref].append(point)
+            named[ref].append(EventPoint(kind, occurred_ms, event_id))
             ref_owner[ref] = customer_id
             if (customer_id, kind, occurred_ms) in touched:
                 touched_refs.add(ref)
         else:
-            points[customer_id].append(point)
+            points[customer_id].append((event_id, kind, occurred_ms))
 
     affected: list[tuple[int, str, Segment]] = []
     for customer_id in customer_ids:
@@ -360,21 +362,27 @@ def _reconcile_conversations(customer_ids: list[int], touched: set[tuple[int, st
 
 
 def _segments_near(
-    customer_id: int, points: list[EventPoint], touched: set[tuple[int, str, int]]
+    customer_id: int, ordered: list[tuple[int, str, int]], touched: set[tuple[int, str, int]]
 ) -> list[Segment]:
-    """The walk's segments that contain a touched point or a neighbour of one."""
-    ordered = sorted(points, key=walk_order)
-    positions = [
-        i for i, p in enumerate(ordered) if (customer_id, p.kind, p.occurred_ms) in touched
-    ]
+    """The walk's segments that contain a touched point or a neighbour of one.
+
+    ``ordered`` is the customer's (id, kind, timestamp) in walk order. Only a
+    window is walked: from two points before the first touched point to two
+    after the last. The window's edge points may lack their outer neighbour,
+    so their own segment can come out wrong, but such a segment holds only
+    the edge point, which is two away from any touched point: never "near".
+    """
+    positions = [i for i, (_, kind, ms) in enumerate(ordered) if (customer_id, kind, ms) in touched]
     if not positions:
         return []
+    first, last = max(positions[0] - 2, 0), positions[-1] + 2
+    window = [EventPoint(kind, ms, event_id) for event_id, kind, ms in ordered[first : last + 1]]
     near: set[Hashable] = set()
     for i in positions:
-        near.update(p.key for p in ordered[max(i - 1, 0) : i + 2])
+        near.update(event_id for event_id, _, _ in ordered[max(i - 1, 0) : i + 2])
     return [
         segment
-        for segment in walk(ordered)
+        for segment in walk(window)
         if any(p is not None and p.key in near for p in (segment.created, segment.closed))
     ]
 

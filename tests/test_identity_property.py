@@ -94,6 +94,32 @@ def test_any_order_any_duplicates_any_batching_gives_the_in_order_archive(keys, 
     assert sorted(stored, key=str) == sorted(expected, key=str)
 
 
+long_histories = st.lists(
+    st.tuples(
+        st.sampled_from([CREATED, CLOSED]),
+        st.integers(min_value=1, max_value=40).map(lambda n: 1_700_000_000_000 + n * 60_000),
+    ),
+    min_size=8,
+    max_size=30,
+)
+
+
+@settings(
+    max_examples=40,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(keys=long_histories, data=st.data())
+def test_long_histories_delivered_one_by_one_in_any_order_give_the_in_order_archive(keys, data):
+    """Single-event batches far from the history's ends: the reconcile window's edges."""
+    distinct = sorted(set(keys), key=lambda k: (k[1], k[0] != CREATED))
+    in_order, scrambled = f"ordered-{uuid4()}", f"scrambled-{uuid4()}"
+    deliver(in_order, distinct, [len(distinct)])
+    deliver(scrambled, data.draw(st.permutations(keys), label="delivery order"), [1])
+
+    assert customer_state(scrambled) == customer_state(in_order)
+
+
 @given(event_keys)
 def test_the_walk_does_not_depend_on_input_order(keys):
     points = [EventPoint(kind, ts, (kind, ts)) for kind, ts in set(keys)]
