@@ -5,11 +5,23 @@ on ``/conversations/`` and on ``/export/…``. Date-time filters take ISO 8601
 (``2024-05-01T00:00:00Z``); a value without an offset is read as UTC.
 """
 
+from typing import Any
+
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
 
 from ..models import Adviser, Conversation, ConversationStatus, Customer, Message
 from ..selectors import search_conversations
+
+
+class StrictBooleanFilter(filters.TypedChoiceFilter):
+    """``true`` or ``false``; anything else is a 400, not silently ignored
+    (django-filter's BooleanFilter drops values it does not recognise)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("choices", [("true", "true"), ("false", "false")])
+        kwargs.setdefault("coerce", lambda value: value == "true")
+        super().__init__(*args, **kwargs)
 
 
 def _name_matches(prefix: str, words: str, *, alias: bool) -> Q:
@@ -45,7 +57,7 @@ class ConversationFilter(filters.FilterSet):
     )
     status = filters.ChoiceFilter(choices=ConversationStatus.choices)
     closed_type = filters.CharFilter(help_text="How it ended, e.g. `solved`.")
-    bot_adviser = filters.BooleanFilter(
+    bot_adviser = StrictBooleanFilter(
         field_name="assignee__is_bot", help_text="Held by a bot (true) or a person (false)."
     )
     opened = filters.IsoDateTimeFromToRangeFilter(
@@ -120,7 +132,7 @@ class AdviserFilter(filters.FilterSet):
     name = filters.CharFilter(
         method="filter_name", help_text="Every word in the first or last name."
     )
-    is_bot = filters.BooleanFilter()
+    is_bot = StrictBooleanFilter()
     updated_since = filters.IsoDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (ISO 8601)."
     )
