@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
@@ -13,7 +13,7 @@ api_v1.register("customers", archive_api.CustomerViewSet)
 api_v1.register("advisers", archive_api.AdviserViewSet)
 api_v1.register("inbound-events", InboundEventViewSet, basename="inbound-event")
 
-api_v1_exports = [
+api_v1_exports: list[URLPattern | URLResolver] = [
     path(
         "export/conversations.ndjson",
         archive_api.ConversationsNdjsonExportView.as_view(),

@@ -138,9 +138,7 @@ def message_record(row: tuple[Any, ...]) -> dict[str, Any]:
     }
 
 
-def conversation_record(
-    row: tuple[Any, ...], messages: list[dict[str, Any]]
-) -> dict[str, Any]:
+def conversation_record(row: tuple[Any, ...], messages: list[dict[str, Any]]) -> dict[str, Any]:
     """One NDJSON line: the same shape as ``GET /api/v1/conversations/{id}/``."""
     (
         pk,

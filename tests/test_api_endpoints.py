@@ -68,6 +68,20 @@ def test_an_unknown_conversation_is_404(client):
     assert client.get("/api/v1/conversations/999999/").status_code == 404
 
 
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/api/v1/customers/%00/",
+        "/api/v1/advisers/a%00b/",
+        "/api/v1/customers/tab%09/",
+        "/api/v1/conversations/99999999999999999999999/",
+        "/api/v1/conversations/not-a-number/",
+    ],
+)
+def test_impossible_ids_are_404_not_errors(client, url):
+    assert client.get(url).status_code == 404
+
+
 def test_customers_and_advisers_are_looked_up_by_closer_id(client):
     closed_conversation("0f8e-customer", "2024-05-01T10:00:00", adviser_id="a.b@c")
 
@@ -145,5 +159,3 @@ def test_inbound_events_filter_by_status_and_customer(client, inbound_event):
     assert listed(status="processed") == []
     assert listed(endpoint="closer", event_type="ThreadClosedEvent") == [inbound_event.pk]
     assert client.get("/api/v1/inbound-events/", {"status": "bogus"}).status_code == 400
-
-

@@ -3,7 +3,6 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.contrib.auth.models import User
 from django.core.cache import cache
 
 from conversations.models import Adviser, Conversation, Customer
@@ -96,8 +95,10 @@ def named(archive, *names):
         ({"opened_before": "2024-05-01T09:00:00Z"}, ["jon"]),
         ({"closed_after": "2024-05-15T00:00:00Z"}, ["arya"]),
         ({"closed_before": "2024-05-15T00:00:00Z"}, ["jon"]),
-        ({"closed_after": "2024-01-01T00:00:00Z", "closed_before": "2024-12-31T00:00:00Z"},
-         ["arya", "jon"]),
+        (
+            {"closed_after": "2024-01-01T00:00:00Z", "closed_before": "2024-12-31T00:00:00Z"},
+            ["arya", "jon"],
+        ),
         ({"q": "parcel"}, ["jon"]),
         ({"q": "refund"}, ["arya"]),
         ({"customer_name": "stark", "status": "closed"}, ["arya"]),
@@ -111,6 +112,13 @@ def test_opened_at_filters_read_a_time_without_offset_as_utc(client, archive):
     assert listed(client, "/api/v1/conversations/", opened_before="2024-05-01T09:00:00") == named(
         archive, "jon"
     )
+
+
+def test_times_with_any_offset_python_accepts_are_compared_in_utc(client, archive):
+    # +16:56 is beyond what PostgreSQL accepts in a timestamp literal.
+    assert listed(
+        client, "/api/v1/conversations/", opened_before="2024-05-01T09:00:00-16:56"
+    ) == named(archive, "jon")
 
 
 def test_updated_since_selects_conversations_changed_at_or_after_the_time(client, archive):
@@ -135,14 +143,16 @@ def test_updated_since_selects_conversations_changed_at_or_after_the_time(client
         {"status": "archived"},
         {"bot_adviser": "maybe"},
         {"q": "nul\x00byte"},
+        {"customer": "nul\x00byte"},
+        {"opened_after": "0001-01-01T00:00:00+05:00"},
+        {"closed_before": "9999-12-31T23:59:59-10:00"},
     ],
 )
 def test_a_bad_filter_value_is_a_400_naming_the_filter(client, archive, params):
     response = client.get("/api/v1/conversations/", params)
 
     assert response.status_code == 400
-    assert set(response.json()) == {next(iter(params)).replace("_after", "").replace(
-        "_before", "")}
+    assert set(response.json()) == {next(iter(params)).replace("_after", "").replace("_before", "")}
 
 
 @pytest.mark.parametrize(
@@ -175,6 +185,10 @@ def message_texts(client, **params):
 
 def test_messages_filter_by_conversation(client, archive):
     assert message_texts(client, conversation=archive["arya"]) == ["Refund please"]
+
+
+def test_a_conversation_id_must_be_a_whole_number(client, archive):
+    assert client.get("/api/v1/messages/", {"conversation": "1.5"}).status_code == 400
 
 
 def test_messages_filter_by_customer(client, archive):
@@ -215,9 +229,9 @@ def test_customers_filter_by_updated_since(client, archive):
         updated_at=datetime(2024, 1, 1, tzinfo=UTC)
     )
 
-    assert customer_ids(
-        client, "/api/v1/customers/", updated_since="2024-02-01T00:00:00Z"
-    ) == ["cust-jon"]
+    assert customer_ids(client, "/api/v1/customers/", updated_since="2024-02-01T00:00:00Z") == [
+        "cust-jon"
+    ]
 
 
 def test_advisers_filter_by_email_bot_name_and_updated_since(client, archive):

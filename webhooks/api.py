@@ -12,8 +12,9 @@ from rest_framework import serializers, viewsets
 from rest_framework.permissions import IsAdminUser
 
 from conversations.api.access import ViewModelPermissions
+from conversations.api.filters import UtcDateTimeRangeFilter
 
-from .models import EventSource, EventStatus, InboundEvent
+from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint
 
 # Headers holding a signature of the body. Not secrets, but a signature is a
 # credential for that body: staff need to know one arrived, not its value.
@@ -22,7 +23,9 @@ REDACTED = "[redacted]"
 
 
 class InboundEventSerializer(serializers.ModelSerializer[InboundEvent]):
-    endpoint = serializers.SlugRelatedField(slug_field="name", read_only=True, allow_null=True)
+    endpoint: serializers.SlugRelatedField[WebhookEndpoint] = serializers.SlugRelatedField(
+        slug_field="name", read_only=True, allow_null=True
+    )
     customer_id = serializers.CharField(source="customer_closer_id")
     headers = serializers.SerializerMethodField()
 
@@ -71,7 +74,7 @@ class InboundEventFilter(filters.FilterSet):
         field_name="customer_closer_id", help_text="The customer's Closer id."
     )
     endpoint = filters.CharFilter(field_name="endpoint__name", help_text="Endpoint name.")
-    received = filters.IsoDateTimeFromToRangeFilter(
+    received = UtcDateTimeRangeFilter(
         field_name="received_at", help_text="Received at or after / at or before (ISO 8601)."
     )
 

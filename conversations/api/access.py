@@ -50,4 +50,4 @@ class AuthenticatedUserThrottle(UserRateThrottle):
     changed setting takes effect."""
 
     def get_rate(self) -> Any:
-        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope)
+        return api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "user")

@@ -5,13 +5,54 @@ on ``/conversations/`` and on ``/export/…``. Date-time filters take ISO 8601
 (``2024-05-01T00:00:00Z``); a value without an offset is read as UTC.
 """
 
+from datetime import UTC, datetime
 from typing import Any
 
+from django import forms
+from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
 from django_filters import rest_framework as filters
+from django_filters.fields import IsoDateTimeField, IsoDateTimeRangeField, RangeField
 
 from ..models import Adviser, Conversation, ConversationStatus, Customer, Message
 from ..selectors import search_conversations
+
+
+class UtcDateTimeField(IsoDateTimeField):
+    """An ISO 8601 time, converted to UTC before it reaches the database.
+
+    Python accepts offsets up to ±23:59, PostgreSQL only up to ±15:59: a
+    legal ``+16:00`` would otherwise fail in the query (a 500), and a time
+    at the edge of year 1 or 9999 can leave the calendar once in UTC.
+    """
+
+    def to_python(self, value: Any) -> datetime | None:
+        parsed = super().to_python(value)
+        if parsed is None:
+            return None
+        try:
+            return parsed.astimezone(UTC)
+        except OverflowError:
+            raise ValidationError("This time is out of range.", code="invalid") from None
+
+
+class UtcDateTimeRangeField(IsoDateTimeRangeField):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        RangeField.__init__(self, (UtcDateTimeField(), UtcDateTimeField()), *args, **kwargs)
+
+
+class UtcDateTimeFilter(filters.IsoDateTimeFilter):
+    field_class = UtcDateTimeField
+
+
+class UtcDateTimeRangeFilter(filters.IsoDateTimeFromToRangeFilter):
+    field_class = UtcDateTimeRangeField
+
+
+class IdFilter(filters.NumberFilter):
+    """A whole number (django-filter's NumberFilter takes decimals)."""
+
+    field_class = forms.IntegerField
 
 
 class StrictBooleanFilter(filters.TypedChoiceFilter):
@@ -60,13 +101,13 @@ class ConversationFilter(filters.FilterSet):
     bot_adviser = StrictBooleanFilter(
         field_name="assignee__is_bot", help_text="Held by a bot (true) or a person (false)."
     )
-    opened = filters.IsoDateTimeFromToRangeFilter(
+    opened = UtcDateTimeRangeFilter(
         field_name="opened_at", help_text="Opened at or after / at or before (ISO 8601)."
     )
-    closed = filters.IsoDateTimeFromToRangeFilter(
+    closed = UtcDateTimeRangeFilter(
         field_name="closed_at", help_text="Closed at or after / at or before (ISO 8601)."
     )
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = UtcDateTimeFilter(
         field_name="updated_at",
         lookup_expr="gte",
         help_text="Changed at or after this time (ISO 8601): incremental export.",
@@ -93,12 +134,12 @@ class ConversationFilter(filters.FilterSet):
 
 
 class MessageFilter(filters.FilterSet):
-    conversation = filters.NumberFilter(field_name="conversation_id")
+    conversation = IdFilter(field_name="conversation_id", help_text="The conversation's id.")
     customer = filters.CharFilter(
         field_name="conversation__customer__closer_id", help_text="The customer's Closer id."
     )
     author_role = filters.CharFilter(help_text="`CUSTOMER`, `ADVISER`, or another role.")
-    sent = filters.IsoDateTimeFromToRangeFilter(
+    sent = UtcDateTimeRangeFilter(
         field_name="sent_at", help_text="Sent at or after / at or before (ISO 8601)."
     )
 
@@ -113,7 +154,7 @@ class CustomerFilter(filters.FilterSet):
     name = filters.CharFilter(
         method="filter_name", help_text="Every word in the first name, last name or alias."
     )
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (ISO 8601)."
     )
 
@@ -133,7 +174,7 @@ class AdviserFilter(filters.FilterSet):
         method="filter_name", help_text="Every word in the first or last name."
     )
     is_bot = StrictBooleanFilter()
-    updated_since = filters.IsoDateTimeFilter(
+    updated_since = UtcDateTimeFilter(
         field_name="updated_at", lookup_expr="gte", help_text="Changed at or after (ISO 8601)."
     )
 

@@ -26,7 +26,9 @@ class ArchiveCursorPagination(CursorPagination):
     max_page_size = 1000
     ordering = ("-id",)
 
-    def get_ordering(self, request: Request, queryset: QuerySet[Any], view: "APIView") -> tuple[str, ...]:
+    def get_ordering(
+        self, request: Request, queryset: QuerySet[Any], view: "APIView"
+    ) -> tuple[str, ...]:
         ordering = tuple(super().get_ordering(request, queryset, view))
         if any(field.lstrip("-") in {"id", "pk"} for field in ordering):
             return ordering

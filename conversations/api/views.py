@@ -18,7 +18,10 @@ from ..exports import stream_conversations_ndjson, stream_messages_csv
 from ..models import Adviser, Conversation, Customer, Message
 from . import filters, serializers
 
-_CLOSER_ID = "[^/]+"  # Closer ids are opaque strings, UUIDs in practice.
+# Closer ids are opaque strings (UUIDs in practice), never with control
+# characters: PostgreSQL cannot even compare a text holding NUL, so such a
+# path is a 404 at the URL, not a database error.
+_CLOSER_ID = r"[^/\x00-\x1f\x7f]+"
 
 
 class ConversationViewSet(viewsets.ReadOnlyModelViewSet[Conversation]):
@@ -108,9 +111,7 @@ class _ExportView(generics.GenericAPIView[Conversation]):
     def streaming_response(self, body: Any, *, name: str) -> StreamingHttpResponse:
         stamp = timezone.now().strftime("%Y%m%dT%H%M%SZ")
         response = StreamingHttpResponse(body, content_type=self.media_type)
-        response["Content-Disposition"] = (
-            f'attachment; filename="{name}-{stamp}.{self.extension}"'
-        )
+        response["Content-Disposition"] = f'attachment; filename="{name}-{stamp}.{self.extension}"'
         # Proxies such as nginx buffer responses by default; let it flow.
         response["X-Accel-Buffering"] = "no"
         return response
