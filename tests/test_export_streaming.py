@@ -27,13 +27,12 @@ def cursors_and_isolation():
 
 
 @pytest.mark.django_db(transaction=True)
-@pytest.mark.parametrize("export", [stream_conversations_ndjson, stream_messages_csv])
-def test_outside_a_transaction_it_streams_from_plain_cursors_in_a_snapshot(line_by_line, export):
+def test_outside_a_transaction_ndjson_streams_from_a_plain_cursor_in_a_snapshot(line_by_line):
     for day in (1, 2, 3):
         closed_conversation(f"c-{day}", f"2024-05-0{day}T10:00:00")
-    stream = export(Conversation.objects.all())
+    stream = stream_conversations_ndjson(Conversation.objects.all())
 
-    next(stream), next(stream)  # the CSV header comes before any query
+    next(stream)
     holdable, isolation = cursors_and_isolation()
     list(stream)
 
@@ -68,13 +67,14 @@ def test_conversations_committed_mid_export_are_not_half_exported(line_by_line):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_closing_the_stream_early_ends_its_transaction(line_by_line):
+@pytest.mark.parametrize("export", [stream_conversations_ndjson, stream_messages_csv])
+def test_closing_the_stream_early_ends_its_transaction(line_by_line, export):
     closed_conversation("c-1", "2024-05-01T10:00:00")
     closed_conversation("c-2", "2024-05-02T10:00:00")
-    stream = stream_conversations_ndjson(Conversation.objects.all())
-    next(stream)
+    stream = export(Conversation.objects.all())
+    next(stream), next(stream)
 
     stream.close()  # what the server does when the client goes away
 
     assert not connection.in_atomic_block
-    assert cursors_and_isolation()[0] == []
+    assert cursors_and_isolation() == ([], "read committed")  # the connection is usable

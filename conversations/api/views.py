@@ -151,7 +151,8 @@ class MessagesCsvExportView(_ExportView):
         operation_id="export_messages_csv",
         summary="Every message of the selected conversations, one CSV row each",
         description=(
-            "CSV (RFC 4180, UTF-8) with a header row: message_id, conversation_id, sent_at, "
+            "CSV (RFC 4180 quoting, UTF-8, LF line ends) with a header row: message_id, "
+            "conversation_id, sent_at, "
             "author_role, author_id, author_email, author_phone, text, customer_id, "
             "customer_name, customer_email, customer_phone, adviser_id, adviser_name, "
             "adviser_email. Ordered by conversation id, then time. Takes the conversation "
