@@ -248,8 +248,14 @@ def start_server(database: str, port: int) -> subprocess.Popen[bytes]:
 
 
 def worker_pid(master: int) -> int:
-    children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
-    return int(children[0])
+    """The one gunicorn worker (the master binds the port before forking it)."""
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        children = Path(f"/proc/{master}/task/{master}/children").read_text().split()
+        if children:
+            return int(children[0])
+        time.sleep(0.1)
+    raise SystemExit("gunicorn started no worker")
 
 
 def peak_rss_mb(pid: int) -> float:

@@ -95,6 +95,7 @@ def test_filters_apply_as_on_the_conversation_list(client, archive):
     }
     assert export_rows(client, status="open") == []
     assert len(export_rows(client, closed_after="2024-05-15T00:00:00Z")) == 1
+    assert [row["text"] for row in export_rows(client, q="hi")] == ["hi"]
 
 
 def test_the_download_is_a_named_utf8_csv(client, archive):
