@@ -265,6 +265,12 @@ def peak_rss_mb(pid: int) -> float:
     raise RuntimeError("no VmHWM")
 
 
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def read_stream(stream: object, chunk: int = 1 << 16) -> tuple[int, int]:
     """Bytes and lines read from a file-like object until it ends."""
     total = lines = 0
@@ -296,15 +302,18 @@ def export_over_http(database: str, token: str, opened_before: str) -> dict[str,
         # A first tiny request so imports and connection set-up are not timed.
         get(port, path + "2000-01-01T00:00:00Z", headers)
         idle_rss = peak_rss_mb(worker)
+        cpu_before = cpu_seconds(worker)
         started = time.perf_counter()
         size, lines = get(port, path + opened_before, headers)
         seconds = time.perf_counter() - started
+        worker_cpu = cpu_seconds(worker) - cpu_before
         return {
             "seconds": seconds,
             "bytes": size,
             "lines": lines,
             "idle_rss": idle_rss,
             "peak_rss": peak_rss_mb(worker),
+            "worker_cpu": worker_cpu,
         }
     finally:
         server.terminate()
@@ -384,7 +393,8 @@ def main() -> None:
         )
         print(
             f"{'':>10} NDJSON {export['bytes'] / 2**20:,.0f} MiB, COPY text"
-            f" {copied['bytes'] / 2**20:,.0f} MiB",
+            f" {copied['bytes'] / 2**20:,.0f} MiB; web worker CPU {export['worker_cpu']:.1f}s"
+            f" of {export['seconds']:.1f}s; load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
 

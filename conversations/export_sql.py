@@ -1,13 +1,13 @@
-"""The exports written by PostgreSQL itself (see ``conversations.exports``).
+"""The exports as PostgreSQL writes them (see ``conversations.exports``):
+NDJSON lines built by json_build_object, and the CSV by COPY.
 
 The caller's queryset decides *which* conversations (any filter, search or
 admin selection) and is embedded as ``id IN (subquery)``; the SQL here only
-decides the output, which must equal the Python path's value for value.
-Call inside the read-only transaction that ``exports`` opens.
+decides the output, which must equal the portable Python path value for
+value. Call inside the read-only transaction that ``exports`` opens.
 """
 
 from collections.abc import Iterator
-from json.encoder import encode_basestring as _encode_json_string  # C, keeps UTF-8
 from typing import Any
 
 from django.db import connections
@@ -44,11 +44,10 @@ def _selected(conversations: QuerySet[Conversation]) -> tuple[str, Any]:
     return conversations.order_by().values("pk").query.sql_with_params()
 
 
-# A conversation as JSON text, ConversationDetailSerializer's keys without
-# "messages" (appended in Python, see conversation_lines).
+# One line of NDJSON: the shape of ConversationDetailSerializer, key for key.
 # Built from constants and _meta table names only; every value is bound.
-_CONVERSATION_JSON = f"""
-SELECT c.id, json_build_object(
+_CONVERSATION_LINE = f"""
+SELECT json_build_object(
     'id', c.id,
     'closer_id', c.closer_id,
     'status', c.status,
@@ -64,22 +63,20 @@ SELECT c.id, json_build_object(
         'email', a.email, 'is_bot', a.is_bot) END,
     'visitor_context', c.visitor_context,
     'message_count', c.message_count,
-    'updated_at', {_iso("c.updated_at")}
+    'updated_at', {_iso("c.updated_at")},
+    -- message_transcript_idx: WHERE conversation_id = ? ORDER BY sent_at
+    'messages', COALESCE((
+        SELECT json_agg(json_build_object(
+            'id', m.id, 'sent_at', {_iso("m.sent_at")}, 'author_role', m.author_role,
+            'author_id', m.author_closer_id, 'author_email', m.author_email,
+            'author_phone', m.author_phone, 'text', m.text) ORDER BY m.sent_at, m.id)
+        FROM {_MESSAGE} m WHERE m.conversation_id = c.id), '[]'::json)
 )::text
 FROM {_CONVERSATION} c
 JOIN {_CUSTOMER} cu ON cu.id = c.customer_id
 LEFT JOIN {_ADVISER} a ON a.id = c.assignee_id
 WHERE c.id IN (__selected__)
 ORDER BY c.id
-"""  # noqa: S608
-
-# The selected conversations' messages, all text but the ids, in merge order.
-_TRANSCRIPTS = f"""
-SELECT m.conversation_id, m.id, {_iso("m.sent_at")}, m.author_role, m.author_closer_id,
-    m.author_email, m.author_phone, m.text
-FROM {_MESSAGE} m
-WHERE m.conversation_id IN (__selected__)
-ORDER BY m.conversation_id, m.sent_at, m.id
 """  # noqa: S608
 
 # One CSV row per message; the aliases are MESSAGE_CSV_COLUMNS.
@@ -103,43 +100,21 @@ ORDER BY m.conversation_id, m.sent_at, m.id
 """  # noqa: S608
 
 
-def _server_side_rows(
-    conversations: QuerySet[Conversation], query: str, *, chunk_size: int
-) -> Iterator[tuple[Any, ...]]:
+def conversation_lines(conversations: QuerySet[Conversation], *, chunk_size: int) -> Iterator[str]:
+    """NDJSON lines written by PostgreSQL, from a server-side cursor.
+
+    The database builds each line whole (json_agg over the transcript index):
+    a FETCH makes Python wait while PostgreSQL produces the rows, so the less
+    Python has to do per row, the less the two take turns. Writing the JSON
+    in Python instead, from rows read with psycopg's C loaders, spent more
+    time in total (see docs/benchmarks.md).
+    """
     selected, params = _selected(conversations)
     with connections[conversations.db].chunked_cursor() as cursor:
-        cursor.execute(query.replace("__selected__", selected), params)
+        cursor.execute(_CONVERSATION_LINE.replace("__selected__", selected), params)
         while rows := cursor.fetchmany(chunk_size):
-            yield from rows
-
-
-def conversation_lines(conversations: QuerySet[Conversation], *, chunk_size: int) -> Iterator[str]:
-    """NDJSON lines from two server-side cursors merged on conversation id.
-
-    The work is split so that both processes stay busy: PostgreSQL formats
-    the timestamps and the (few) conversation objects while it reads the
-    messages in index order; Python only writes each message's JSON, with
-    the C string encoder, and joins. Building the message objects in SQL
-    (json_build_object, to_json) made PostgreSQL alone take ~3x as long as
-    COPY, with the Python process idle.
-    """
-    encode = _encode_json_string
-    conversation_rows = _server_side_rows(conversations, _CONVERSATION_JSON, chunk_size=chunk_size)
-    messages = _server_side_rows(conversations, _TRANSCRIPTS, chunk_size=chunk_size * 10)
-    pending = next(messages, None)
-    for conversation_id, conversation_json in conversation_rows:
-        transcript = []
-        while pending is not None and pending[0] <= conversation_id:
-            if pending[0] == conversation_id:
-                _, pk, sent_at, role, author_id, email, phone, text = pending
-                transcript.append(
-                    f'{{"id":{pk},"sent_at":"{sent_at}","author_role":{encode(role)},'
-                    f'"author_id":{encode(author_id)},"author_email":{encode(email)},'
-                    f'"author_phone":{encode(phone)},"text":{encode(text)}}}'
-                )
-            pending = next(messages, None)
-        # json_build_object ends with "}": reopen it for the transcript.
-        yield f'{conversation_json[:-1]}, "messages" : [{",".join(transcript)}]}}\n'
+            for (line,) in rows:
+                yield line + "\n"
 
 
 def message_csv(conversations: QuerySet[Conversation]) -> Iterator[bytes]:

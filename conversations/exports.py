@@ -7,15 +7,15 @@ caller) and return an iterator of bytes for a ``StreamingHttpResponse``.
 Memory does not depend on the size of the export, and neither does the
 number of queries:
 
-- On PostgreSQL the database writes the output. Each NDJSON line is built by
-  ``json_build_object`` (the transcript by ``json_agg`` over
-  message_transcript_idx) and read from a server-side cursor a chunk at a
-  time; the CSV is ``COPY (...) TO STDOUT (FORMAT csv)``, relayed as it
-  arrives. Python only forwards text, so the export runs near COPY's speed
-  (bench/export.py) instead of spending most of its time building datetimes
-  and dicts that are turned straight back into text.
-- Elsewhere (SQLite for ``make run``) the same output is built in Python from
-  two cursors ordered by conversation id and merged, so still two queries.
+- On PostgreSQL (``export_sql``) the database writes the text: each NDJSON
+  line whole (``json_build_object``, the transcript by ``json_agg`` over
+  message_transcript_idx) read from a server-side cursor, and the CSV by
+  ``COPY ... TO STDOUT``. Python relays bytes. Loading rows into datetimes
+  and dicts only to turn them straight back into text made the export ~17x
+  slower than COPY; see docs/benchmarks.md.
+- Elsewhere (SQLite for ``make run``) the same output is built in Python
+  from two ``values_list`` cursors ordered by conversation id and merged:
+  two queries in all, never one per conversation.
 - Output is handed to the server in ~64 KiB chunks, not one write per row.
 
 Both paths give the same JSON and CSV values (tests hold them together, and
@@ -37,6 +37,7 @@ import json
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from datetime import datetime
+from json.encoder import encode_basestring as _encode_json_string  # C; keeps UTF-8
 from typing import Any
 
 from django.db import connections, transaction
@@ -135,21 +136,24 @@ def person_name(first_name: str, last_name: str, *fallbacks: str) -> str:
     return full or next((value for value in fallbacks if value), "")
 
 
-def message_record(row: tuple[Any, ...]) -> dict[str, Any]:
+def message_json(row: tuple[Any, ...]) -> str:
+    """One transcript message as compact JSON (TranscriptMessageSerializer's keys).
+
+    Written with the C string encoder into a template rather than by
+    json.dumps of a dict: this runs once per message, millions of times.
+    """
     _, pk, sent_at, role, author_id, author_email, author_phone, text = row
-    return {
-        "id": pk,
-        "sent_at": iso(sent_at),
-        "author_role": role,
-        "author_id": author_id,
-        "author_email": author_email,
-        "author_phone": author_phone,
-        "text": text,
-    }
+    encode = _encode_json_string
+    return (
+        f'{{"id":{pk},"sent_at":"{iso(sent_at)}","author_role":{encode(role)},'
+        f'"author_id":{encode(author_id)},"author_email":{encode(author_email)},'
+        f'"author_phone":{encode(author_phone)},"text":{encode(text)}}}'
+    )
 
 
-def conversation_record(row: tuple[Any, ...], messages: list[dict[str, Any]]) -> dict[str, Any]:
-    """One NDJSON line: the same shape as ``GET /api/v1/conversations/{id}/``."""
+def conversation_record(row: tuple[Any, ...]) -> dict[str, Any]:
+    """A conversation in the shape of ``GET /api/v1/conversations/{id}/``,
+    with its messages (the last key) still empty."""
     (
         pk,
         closer_id,
@@ -192,7 +196,7 @@ def conversation_record(row: tuple[Any, ...], messages: list[dict[str, Any]]) ->
         "visitor_context": visitor_context,
         "message_count": message_count,
         "updated_at": iso(updated_at),
-        "messages": messages,
+        "messages": [],
     }
 
 
@@ -231,9 +235,8 @@ def _in_chunks(pieces: Iterable[str | bytes]) -> Iterator[bytes]:
 
 def _conversation_lines_in_python(conversations: QuerySet[Conversation]) -> Iterator[str]:
     rows = conversations.order_by("pk").values_list(*_CONVERSATION_COLUMNS)
-    # The same filter as a subquery, so PostgreSQL reads only the messages of
-    # the exported conversations, in the order the merge below consumes them
-    # (message_transcript_idx serves it).
+    # The same selection as a subquery, so only the exported conversations'
+    # messages are read, in the order the merge below consumes them.
     messages = (
         Message.objects.using(conversations.db)
         .filter(conversation__in=conversations.order_by().values("pk"))
@@ -249,9 +252,10 @@ def _conversation_lines_in_python(conversations: QuerySet[Conversation]) -> Iter
         # Both streams are ordered by conversation id: take this one's messages.
         while pending is not None and pending[0] <= conversation_id:
             if pending[0] == conversation_id:
-                transcript.append(message_record(pending))
+                transcript.append(message_json(pending))
             pending = next(messages, None)
-        yield dumps(conversation_record(row, transcript)) + "\n"
+        # The record ends with its empty transcript, '"messages":[]}': fill it in.
+        yield f"{dumps(conversation_record(row))[:-2]}{','.join(transcript)}]}}\n"
 
 
 def stream_conversations_ndjson(conversations: QuerySet[Conversation]) -> Iterator[bytes]:

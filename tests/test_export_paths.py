@@ -71,13 +71,22 @@ def test_the_csv_rows_are_the_same_from_postgres_and_from_python(archive):
     assert from_sql.splitlines()[0] == ",".join(exports.MESSAGE_CSV_COLUMNS)
 
 
-def test_timestamps_have_a_fraction_only_when_there_is_one(archive):
-    lines = [
-        json.loads(line)
-        for line in export_sql.conversation_lines(Conversation.objects.order_by(), chunk_size=10)
-    ]
+@pytest.mark.parametrize("export", ["ndjson", "csv"])
+def test_timestamps_have_a_fraction_only_when_there_is_one(archive, export):
+    conversations = Conversation.objects.order_by()
+    if export == "ndjson":
+        lines = [
+            json.loads(line) for line in export_sql.conversation_lines(conversations, chunk_size=10)
+        ]
+        sent = {
+            line["customer"]["id"]: line["messages"][-1]["sent_at"]
+            for line in lines
+            if line["messages"]
+        }
+    else:
+        rows = csv.DictReader(io.StringIO(b"".join(export_sql.message_csv(conversations)).decode()))
+        sent = {row["customer_id"]: row["sent_at"] for row in rows}
 
-    closed = {line["customer"]["id"]: line["closed_at"] for line in lines}
-    assert closed["c-plain"] == "2024-05-01T10:00:00Z"
-    assert closed["c-fraction"] == "2024-05-02T10:00:00.123000Z"
-    assert closed["c-nobody"] == "2024-05-03T10:00:00.500000Z"
+    assert sent["c-plain"] == "2024-05-01T09:59:59Z"
+    assert sent["c-fraction"] == "2024-05-02T09:59:59.123000Z"
+    assert sent["c-nobody"] == "2024-05-03T09:59:59.500000Z"
