@@ -9,6 +9,7 @@ from django.core.wsgi import get_wsgi_application
 from django.db import close_old_connections
 from drf_spectacular.validation import validate_schema
 from hypothesis import HealthCheck, settings
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import (
@@ -16,7 +17,7 @@ from schemathesis.specs.openapi.checks import (
     response_schema_conformance,
 )
 
-from tests.api_support import closed_conversation, open_conversation, superuser, token_client
+from tests.api_support import closed_conversation, open_conversation, superuser
 
 pytestmark = pytest.mark.django_db
 
@@ -147,8 +148,7 @@ def archive_and_token():
     closed_conversation("c-1", "2024-05-01T10:00:00", opened_at="2024-05-01T09:00:00")
     closed_conversation("c-2", "2024-06-01T10:00:00", adviser_is_bot=True)
     open_conversation("c-3", "2024-07-01T10:00:00")
-    client = token_client(superuser())
-    return client._credentials["HTTP_AUTHORIZATION"]
+    return f"Token {Token.objects.create(user=superuser()).key}"
 
 
 @schema.parametrize()
