@@ -46,12 +46,15 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet[Conversation]):
 
 
 class MessageViewSet(viewsets.ReadOnlyModelViewSet[Message]):
-    """Messages one by one, in the order they were stored."""
+    """Messages one by one, in the order they were stored. (A transcript in
+    time order is the conversation's detail.)"""
 
     queryset = Message.objects.all()
     serializer_class = serializers.MessageSerializer
     filterset_class = filters.MessageFilter
-    ordering_fields = ["sent_at", "id"]
+    # Only the primary key: no index orders all messages by time, and every
+    # page must stay an index range scan.
+    ordering_fields = ["id"]
     ordering = ["id"]
 
 
