@@ -1,6 +1,7 @@
 """What each endpoint shows: transcripts, people by Closer id, inbound events."""
 
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.cache import cache
@@ -158,4 +159,18 @@ def test_inbound_events_filter_by_status_and_customer(client, inbound_event):
     assert listed(status="received", customer="c-1") == [inbound_event.pk]
     assert listed(status="processed") == []
     assert listed(endpoint="closer", event_type="ThreadClosedEvent") == [inbound_event.pk]
+    assert listed(source="webhook") == [inbound_event.pk]
+    assert listed(source="backfill") == []
     assert client.get("/api/v1/inbound-events/", {"status": "bogus"}).status_code == 400
+
+
+def test_inbound_events_filter_by_receive_time(client, inbound_event):
+    received = inbound_event.received_at
+
+    def listed(**params):
+        return ids(client.get("/api/v1/inbound-events/", params))
+
+    assert listed(received_after=(received - timedelta(seconds=1)).isoformat()) == [
+        inbound_event.pk
+    ]
+    assert listed(received_before=(received - timedelta(seconds=1)).isoformat()) == []
