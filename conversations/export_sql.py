@@ -114,7 +114,10 @@ def conversation_lines(conversations: QuerySet[Conversation], *, chunk_size: int
         cursor.execute(_CONVERSATION_LINE.replace("__selected__", selected), params)
         while rows := cursor.fetchmany(chunk_size):
             for (line,) in rows:
-                yield line + "\n"
+                # Newlines inside JSON strings are escaped; a raw one could only
+                # be whitespace between tokens (older json_agg wrote some), and
+                # it would split the line.
+                yield line.replace("\n", " ") + "\n"
 
 
 def message_csv(conversations: QuerySet[Conversation]) -> Iterator[bytes]:
