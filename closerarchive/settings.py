@@ -143,21 +143,55 @@ EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
 EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 10, minimum=0)
 
 # --- REST API -----------------------------------------------------------------
+# Read-only, and only for users holding the model's view permission.
+# TokenAuthentication first: an anonymous request then gets 401 with a
+# WWW-Authenticate challenge rather than 403.
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAdminUser"],
+    "DEFAULT_PERMISSION_CLASSES": ["conversations.api.access.ViewModelPermissions"],
+    "DEFAULT_THROTTLE_CLASSES": ["conversations.api.access.AuthenticatedUserThrottle"],
+    "DEFAULT_THROTTLE_RATES": {"user": env_str("API_USER_THROTTLE_RATE", "10000/hour")},
+    "DEFAULT_PAGINATION_CLASS": "conversations.api.pagination.ArchiveCursorPagination",
+    "DEFAULT_FILTER_BACKENDS": [
+        "django_filters.rest_framework.DjangoFilterBackend",
+        "conversations.api.pagination.DocumentedOrderingFilter",
+    ],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_RENDERER_CLASSES": [
+        "rest_framework.renderers.JSONRenderer",
+        "rest_framework.renderers.BrowsableAPIRenderer",
+    ],
+    # ISO 8601 in UTC with a Z, as the exports write them.
+    "DATETIME_FORMAT": "iso-8601",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "closer-archive API",
-    "DESCRIPTION": "Read-only export of archived Closer conversations.",
+    "DESCRIPTION": (
+        "Read-only export of archived Closer conversations. Authenticate with "
+        "`Authorization: Token KEY` (`python manage.py drf_create_token USER`) or a "
+        "session; the user needs the view permission of what they read."
+    ),
     "VERSION": "1.0.0",
     "SERVE_INCLUDE_SCHEMA": False,
+    # Swagger UI from drf-spectacular-sidecar's static files: no CDN.
     "SWAGGER_UI_DIST": "SIDECAR",
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
+    "COMPONENT_SPLIT_REQUEST": True,
+    "ENUM_NAME_OVERRIDES": {
+        "ConversationStatusEnum": "conversations.models.ConversationStatus",
+        "InboundEventStatusEnum": "webhooks.models.EventStatus",
+    },
+}
+# Throttle counters live in the default cache: set CACHE_URL (redis://...) so
+# that all web processes share them; without it each process counts alone.
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
+    if (CACHE_URL := env_str("CACHE_URL", ""))
+    else {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}
 }
 
 # --- Logging ------------------------------------------------------------------

@@ -1,7 +1,35 @@
 from django.contrib import admin
-from django.urls import include, path
+from django.urls import URLPattern, URLResolver, include, path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.routers import SimpleRouter
+
+from conversations.api import views as archive_api
+from webhooks.api import InboundEventViewSet
+
+api_v1 = SimpleRouter()
+api_v1.register("conversations", archive_api.ConversationViewSet)
+api_v1.register("messages", archive_api.MessageViewSet)
+api_v1.register("customers", archive_api.CustomerViewSet)
+api_v1.register("advisers", archive_api.AdviserViewSet)
+api_v1.register("inbound-events", InboundEventViewSet, basename="inbound-event")
+
+api_v1_exports: list[URLPattern | URLResolver] = [
+    path(
+        "export/conversations.ndjson",
+        archive_api.ConversationsNdjsonExportView.as_view(),
+        name="export-conversations-ndjson",
+    ),
+    path(
+        "export/messages.csv",
+        archive_api.MessagesCsvExportView.as_view(),
+        name="export-messages-csv",
+    ),
+]
 
 urlpatterns = [
     path("admin/", admin.site.urls),
     path("webhooks/", include("webhooks.urls")),
+    path("api/v1/", include((api_v1.urls + api_v1_exports, "api"), namespace="v1")),
+    path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
+    path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
 ]

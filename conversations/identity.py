@@ -27,6 +27,11 @@ class Segment:
     closed: EventPoint | None
 
 
+def walk_order(point: EventPoint) -> tuple[int, bool]:
+    """Timestamp order; on a tie, created before closed."""
+    return (point.occurred_ms, point.kind != CREATED)
+
+
 def walk(points: Iterable[EventPoint]) -> list[Segment]:
     """Pair a customer's distinct events into conversations.
 
@@ -36,7 +41,7 @@ def walk(points: Iterable[EventPoint]) -> list[Segment]:
     followed by another created, or by nothing, is an open conversation.
     Message timestamps never take part.
     """
-    ordered = sorted(points, key=lambda p: (p.occurred_ms, p.kind != CREATED))
+    ordered = sorted(points, key=walk_order)
     segments: list[Segment] = []
     unpaired_created: EventPoint | None = None
     for point in ordered:

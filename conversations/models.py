@@ -29,6 +29,10 @@ class Customer(models.Model):
 
     class Meta:
         ordering = ["-id"]
+        indexes = [
+            # API incremental reads: WHERE updated_at >= ? (migration 0003).
+            models.Index(fields=["updated_at"], name="customer_updated_idx"),
+        ]
 
     def __str__(self) -> str:
         return self.display_name

@@ -19,7 +19,7 @@ One batch, one transaction:
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ from django.db.models import Count, OuterRef, Q, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from .identity import CLOSED, CREATED, EventPoint, Segment, walk
+from .identity import CLOSED, CREATED, EventPoint, Segment, walk, walk_order
 from .models import (
     Adviser,
     Conversation,
@@ -126,7 +126,11 @@ def _apply_parsed(parsed: list[tuple[ParsedEvent, IncomingEvent]], result: Batch
     )
     _record_ledger(parsed, customers, advisers)
     customer_ids = sorted({customers[event.customer.closer_id].pk for event, _ in parsed})
-    result.new_conversations += _reconcile_conversations(customer_ids)
+    touched = {
+        (customers[event.customer.closer_id].pk, event.kind, event.occurred_ms)
+        for event, _ in parsed
+    }
+    result.new_conversations += _reconcile_conversations(customer_ids, touched)
     result.new_messages += _insert_messages(parsed, customers)
 
 
@@ -259,46 +263,77 @@ def conversation_key(
     return (customer_id, CREATED, created_ms)
 
 
-def _reconcile_conversations(customer_ids: list[int]) -> int:
+def _reconcile_conversations(customer_ids: list[int], touched: set[tuple[int, str, int]]) -> int:
     """Make each customer's conversation rows equal the walk over all their events.
+
+    ``touched`` holds the (customer, kind, timestamp) of this batch's events.
+    The walk reads every ledger row of the customer, but only four narrow
+    columns; the details (JSON) of events and the conversation rows are read
+    only around the touched events. That is enough: the walk is local (a
+    closed pairs with the point right before it iff that is a created), so a
+    new point can only change the segments of itself and its two neighbours.
+    A customer with a thousand conversations does not make each event slower.
 
     Returns how many conversation rows were created.
     """
-    ledger: dict[int, list[dict[str, Any]]] = defaultdict(list)
-    for row in (
+    points: dict[int, list[tuple[int, str, int]]] = defaultdict(list)
+    named: dict[str, list[EventPoint]] = defaultdict(list)
+    ref_owner: dict[str, int] = {}
+    touched_refs: set[str] = set()
+    # In walk order ("-kind": 'created' sorts after 'closed', so it comes first).
+    for customer_id, event_id, kind, occurred_ms, ref in (
         ConversationEvent.objects.filter(customer_id__in=customer_ids)
-        .order_by()
-        .values(*_LEDGER_COLUMNS)
+        .order_by("customer_id", "occurred_ms", "-kind")
+        .values_list("customer_id", "id", "kind", "occurred_ms", "conversation_ref")
     ):
-        ledger[row["customer_id"]].append(row)
-    existing: dict[tuple[Any, ...], Conversation] = {}
-    for conversation in Conversation.objects.filter(customer_id__in=customer_ids).only(
-        "id", "customer_id", "message_count", *_CONVERSATION_FIELDS
-    ):
-        key = conversation_key(
-            customer_id=conversation.customer_id,
-            closer_id=conversation.closer_id,
-            created_ms=conversation.created_event_ms,
-            closed_ms=conversation.closed_event_ms,
-        )
-        existing[key] = conversation
+        if ref:
+            named[ref].append(EventPoint(kind, occurred_ms, event_id))
+            ref_owner[ref] = customer_id
+            if (customer_id, kind, occurred_ms) in touched:
+                touched_refs.add(ref)
+        else:
+            points[customer_id].append((event_id, kind, occurred_ms))
 
-    desired: dict[tuple[Any, ...], dict[str, Any]] = {}
+    affected: list[tuple[int, str, Segment]] = []
     for customer_id in customer_ids:
-        for wanted in _desired_conversations(ledger[customer_id]):
-            key = conversation_key(
-                customer_id=customer_id,
-                closer_id=wanted["closer_id"],
-                created_ms=wanted["created_event_ms"],
-                closed_ms=wanted["closed_event_ms"],
-            )
-            desired[key] = {"customer_id": customer_id, **wanted}
+        affected += [
+            (customer_id, "", segment)
+            for segment in _segments_near(customer_id, points[customer_id], touched)
+        ]
+    for ref in sorted(touched_refs):
+        affected.append((ref_owner[ref], ref, _named_segment(named[ref])))
+    if not affected:
+        return 0
 
+    details = {
+        row["id"]: row
+        for row in ConversationEvent.objects.filter(
+            pk__in=[p.key for _, _, s in affected for p in (s.created, s.closed) if p]
+        ).values(*_LEDGER_COLUMNS)
+    }
+    desired: dict[tuple[Any, ...], dict[str, Any]] = {}
+    for customer_id, ref, segment in affected:
+        wanted = _conversation_fields(
+            ref,
+            details[segment.created.key] if segment.created else None,
+            details[segment.closed.key] if segment.closed else None,
+        )
+        key = conversation_key(
+            customer_id=customer_id,
+            closer_id=ref,
+            created_ms=wanted["created_event_ms"],
+            closed_ms=wanted["closed_event_ms"],
+        )
+        desired[key] = {"customer_id": customer_id, **wanted}
+
+    existing = _rows_touching(customer_ids, affected, touched)
     stale = [row for key, row in existing.items() if key not in desired]
-    for row in stale:
+    for stale_row in stale:
         # Only an open conversation can lose its identity (its created event
-        # paired with a closed one); it never has messages.
-        assert row.closed_event_ms is None and row.message_count == 0, row
+        # paired with a closed one); it never has messages. Anything else is
+        # a bug: refuse rather than delete a transcript.
+        if stale_row.closed_event_ms is not None or stale_row.message_count:
+            raise RuntimeError(f"refusing to delete {stale_row}: it holds a closed event")
     if stale:
         Conversation.objects.filter(pk__in=[row.pk for row in stale]).delete()
 
@@ -326,39 +361,78 @@ def _reconcile_conversations(customer_ids: list[int]) -> int:
     return len(to_create)
 
 
-def _desired_conversations(events: list[dict[str, Any]]) -> Iterable[dict[str, Any]]:
-    by_id = {event["id"]: event for event in events}
-    segments: list[tuple[str, Segment]] = []
-    # Events that name their conversation are grouped by that name; the rest
-    # go through the identity walk.
-    unnamed = [e for e in events if not e["conversation_ref"]]
-    segments += [("", s) for s in walk(_points(unnamed))]
-    named: dict[str, list[dict[str, Any]]] = defaultdict(list)
-    for event in events:
-        if event["conversation_ref"]:
-            named[event["conversation_ref"]].append(event)
-    for ref, group in named.items():
-        created = [p for p in _points(group) if p.kind == CREATED]
-        closed = [p for p in _points(group) if p.kind == CLOSED]
-        segments.append(
-            (
-                ref,
-                Segment(
-                    created=min(created, key=lambda p: p.occurred_ms, default=None),
-                    closed=max(closed, key=lambda p: p.occurred_ms, default=None),
-                ),
+def _segments_near(
+    customer_id: int, ordered: list[tuple[int, str, int]], touched: set[tuple[int, str, int]]
+) -> list[Segment]:
+    """The walk's segments that contain a touched point or a neighbour of one.
+
+    ``ordered`` is the customer's (id, kind, timestamp) in walk order. Only a
+    window is walked: from two points before the first touched point to two
+    after the last. The window's edge points may lack their outer neighbour,
+    so their own segment can come out wrong, but such a segment holds only
+    the edge point, which is two away from any touched point: never "near".
+    """
+    positions = [i for i, (_, kind, ms) in enumerate(ordered) if (customer_id, kind, ms) in touched]
+    if not positions:
+        return []
+    first, last = max(positions[0] - 2, 0), positions[-1] + 2
+    window = [EventPoint(kind, ms, event_id) for event_id, kind, ms in ordered[first : last + 1]]
+    near: set[Hashable] = set()
+    for i in positions:
+        near.update(event_id for event_id, _, _ in ordered[max(i - 1, 0) : i + 2])
+    return [
+        segment
+        for segment in walk(window)
+        if any(p is not None and p.key in near for p in (segment.created, segment.closed))
+    ]
+
+
+def _named_segment(points: list[EventPoint]) -> Segment:
+    """Events that name their conversation: earliest created, latest closed."""
+    created = [p for p in points if p.kind == CREATED]
+    closed = [p for p in points if p.kind == CLOSED]
+    return Segment(
+        created=min(created, key=walk_order, default=None),
+        closed=max(closed, key=walk_order, default=None),
+    )
+
+
+def _rows_touching(
+    customer_ids: list[int],
+    affected: list[tuple[int, str, Segment]],
+    touched: set[tuple[int, str, int]],
+) -> dict[tuple[Any, ...], Conversation]:
+    """The stored conversations that hold any event of the affected segments."""
+    refs = {ref for _, ref, _ in affected if ref}
+    event_keys = {(c, kind, ms) for c, kind, ms in touched}
+    for customer_id, ref, segment in affected:
+        if not ref:
+            event_keys.update(
+                (customer_id, p.kind, p.occurred_ms) for p in (segment.created, segment.closed) if p
             )
-        )
-    for ref, segment in segments:
-        yield _conversation_fields(
-            ref,
-            by_id[segment.created.key] if segment.created else None,
-            by_id[segment.closed.key] if segment.closed else None,
-        )
-
-
-def _points(events: list[dict[str, Any]]) -> list[EventPoint]:
-    return [EventPoint(e["kind"], e["occurred_ms"], e["id"]) for e in events]
+    created_ms = {ms for _, kind, ms in event_keys if kind == CREATED}
+    closed_ms = {ms for _, kind, ms in event_keys if kind == CLOSED}
+    rows = Conversation.objects.filter(customer_id__in=customer_ids).filter(
+        Q(closer_id__in=refs)
+        | Q(closer_id="", created_event_ms__in=created_ms)
+        | Q(closer_id="", closed_event_ms__in=closed_ms)
+    )
+    existing = {}
+    for row in rows:
+        holds = (row.customer_id, CREATED, row.created_event_ms) in event_keys or (
+            row.customer_id,
+            CLOSED,
+            row.closed_event_ms,
+        ) in event_keys
+        if row.closer_id or holds:  # the ms sets span customers: keep exact matches
+            key = conversation_key(
+                customer_id=row.customer_id,
+                closer_id=row.closer_id,
+                created_ms=row.created_event_ms,
+                closed_ms=row.closed_event_ms,
+            )
+            existing[key] = row
+    return existing
 
 
 def _conversation_fields(

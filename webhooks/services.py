@@ -114,7 +114,9 @@ def receive_event(
         raise Rejected(400, problem)
     if not created:
         return Receipt(200, {"status": "duplicate", "id": event.pk})
-    return Receipt(202, {"status": status, "id": event.pk})
+    return Receipt(
+        202, {"status": "accepted" if status == EventStatus.RECEIVED else status, "id": event.pk}
+    )
 
 
 def dedupe_key_for(*, payload: Any, headers: Mapping[str, str]) -> str:
@@ -180,13 +182,23 @@ def _reject_constant(name: str) -> None:
     raise ValueError(f"{name} is not valid JSON")
 
 
+MAX_NUMBER_DIGITS = 64
+
+
+def _parse_int(text: str) -> int:
+    # Python refuses >4300 digits with a confusing message; far less is sane.
+    if len(text) > MAX_NUMBER_DIGITS:
+        raise ValueError(f"body has a number longer than {MAX_NUMBER_DIGITS} digits")
+    return int(text)
+
+
 def _parse_json(body: bytes) -> dict[str, Any]:
     try:
         text = body.decode("utf-8")
     except UnicodeDecodeError as error:
         raise ValueError(f"body is not UTF-8 (byte {error.start})") from None
     try:
-        payload = json.loads(text, parse_constant=_reject_constant)
+        payload = json.loads(text, parse_constant=_reject_constant, parse_int=_parse_int)
     except json.JSONDecodeError as error:
         raise ValueError(
             f"body is not valid JSON: {error.msg} at line {error.lineno} column {error.colno}"

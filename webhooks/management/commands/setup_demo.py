@@ -1,0 +1,64 @@
+"""First-run setup for `make run`: an admin login, a demo endpoint and data."""
+
+import json
+import secrets
+from pathlib import Path
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand, CommandParser
+from django.urls import reverse
+
+from conversations.services import IncomingEvent, apply_events
+from webhooks.models import WebhookEndpoint
+
+DEMO_EVENTS = Path(__file__).resolve().parents[2] / "demo" / "events.json"
+CURL_EXAMPLE = Path(__file__).resolve().parents[2] / "demo" / "closed-event.json"
+
+
+class Command(BaseCommand):
+    help = "Create (or refresh) the admin login, a demo endpoint and demo conversations."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--username", default="admin")
+        parser.add_argument("--host", default="127.0.0.1")
+        parser.add_argument("--port", default="8000")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        password = secrets.token_urlsafe(12)
+        user_model = get_user_model()
+        user, _ = user_model.objects.get_or_create(
+            username=options["username"], defaults={"email": "admin@example.com"}
+        )
+        user.is_staff = user.is_superuser = True
+        user.set_password(password)
+        user.save()
+
+        endpoint = WebhookEndpoint.objects.filter(name="demo").first() or WebhookEndpoint(
+            name="demo"
+        )
+        token = endpoint.set_token()  # tokens are stored hashed: a new one each run
+        endpoint.save()
+
+        events = json.loads(DEMO_EVENTS.read_text())
+        result = apply_events([IncomingEvent(payload=event) for event in events])
+
+        example = CURL_EXAMPLE
+        if example.is_relative_to(Path.cwd()):
+            example = example.relative_to(Path.cwd())
+        base = f"http://{options['host']}:{options['port']}"
+        url = base + reverse("webhooks:closer", args=[token])
+        self.stdout.write(
+            self.style.SUCCESS("closer-archive is ready.")
+            + f"""
+  Admin:     {base}/admin/
+  Login:     {user.get_username()} / {password}
+  Webhook:   {url}
+  Demo data: {len(events)} events, {result.new_conversations} new conversations
+
+Send a conversation.closed event:
+  curl -i -X POST -H 'Content-Type: application/json' \\
+       --data-binary @{example} \\
+       {url}
+"""
+        )
