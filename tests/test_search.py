@@ -85,6 +85,11 @@ def test_search_finds_nothing_for_an_unknown_word(archive):
     assert found("unicorn") == set()
 
 
+@pytest.mark.parametrize("query", ["!!!", "'", '"', "a & b | !c", "\\"])
+def test_search_with_only_punctuation_or_operators_finds_nothing_and_fails_nothing(archive, query):
+    assert found(query) == set()
+
+
 def test_search_treats_like_wildcards_as_text(archive):
     assert found("%") == set()
     assert found("_") == set()
