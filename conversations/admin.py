@@ -1,55 +1,356 @@
+"""Admin for the archive: search and read transcripts; nothing here writes.
+
+The archive is written by the normaliser only (webhooks and backfill), so
+every model is view-only here. Search goes through
+``selectors.search_conversations``, the same function the REST API calls.
+"""
+
+from typing import Any
+
+from django import forms
+from django.conf import settings
 from django.contrib import admin
+from django.db.models import Model, QuerySet
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.urls import reverse
+from django.utils.html import format_html, format_html_join
+from django.utils.http import urlencode
+from django.utils.text import Truncator
 
-from .models import Adviser, Conversation, ConversationEvent, Customer, Message
+from . import selectors
+from .admin_filters import AdviserFilter, AdviserKindFilter, ClosedTypeFilter, CustomerFilter
+from .exports import stream_conversations_ndjson, stream_messages_csv
+from .models import Adviser, Conversation, ConversationEvent, Customer, MessageRole
+from .paginators import LargeTableAdmin
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """The archive is written by the normaliser only."""
+class ArchiveAdmin(LargeTableAdmin):
+    """View-only: no add, edit or delete of archive rows."""
 
-    def has_add_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
 
-    def has_change_permission(self, request, obj=None):  # type: ignore[no-untyped-def]
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
+def admin_link(obj: Model | None, label: str | None = None) -> str:
+    if obj is None:
+        return "-"
+    meta = obj._meta
+    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
+    return format_html('<a href="{}">{}</a>', url, label or str(obj))
+
+
+def conversations_url(**filters: Any) -> str:
+    """The conversation changelist, filtered (by the autocomplete filters' parameters)."""
+    return reverse("admin:conversations_conversation_changelist") + "?" + urlencode(filters)
+
+
+def conversation_table(conversations: list[Conversation], all_url: str) -> str:
+    rows = format_html_join(
+        "",
+        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+        (
+            (
+                admin_link(c, f"#{c.pk}"),
+                c.opened_at.strftime("%Y-%m-%d %H:%M"),
+                c.get_status_display(),
+                c.message_count,
+                Truncator(c.preview).chars(80),
+            )
+            for c in conversations
+        ),
+    )
+    return format_html(
+        "<table><thead><tr><th>Conversation</th><th>Opened</th><th>Status</th>"
+        "<th>Messages</th><th>Preview</th></tr></thead><tbody>{}</tbody></table>"
+        '<p><a href="{}">All conversations &rsaquo;</a></p>',
+        rows,
+        all_url,
+    )
 
 
 @admin.register(Customer)
-class CustomerAdmin(ReadOnlyAdmin):
-    list_display = ["closer_id", "first_name", "last_name", "random_name", "email", "phone"]
-    search_fields = ["closer_id", "first_name", "last_name", "random_name", "email", "phone"]
+class CustomerAdmin(ArchiveAdmin):
+    list_display = ["display_name", "random_name", "email", "phone", "closer_id", "conversations"]
+    # Not used by the search itself (see get_search_results); they name the
+    # fields searched and turn on the search box and the autocomplete view.
+    search_fields = ["first_name", "last_name", "random_name", "email", "phone", "closer_id"]
+    search_help_text = "A fragment of a name, alias, email, phone or Closer id."
+    readonly_fields = (
+        "closer_id",
+        "first_name",
+        "last_name",
+        "random_name",
+        "email",
+        "phone",
+        "api_key",
+        "created_at",
+        "updated_at",
+        "recent_conversations",
+    )
+    fields = readonly_fields
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
+    ) -> tuple[QuerySet[Customer], bool]:
+        return selectors.search_customers(query=search_term, queryset=queryset), False
+
+    @admin.display(description="name")
+    def display_name(self, customer: Customer) -> str:
+        return customer.display_name
+
+    @admin.display(description="conversations")
+    def conversations(self, customer: Customer) -> str:
+        return format_html(
+            '<a href="{}">Conversations</a>', conversations_url(customer=customer.pk)
+        )
+
+    @admin.display(description="latest conversations")
+    def recent_conversations(self, customer: Customer) -> str:
+        latest = selectors.recent_conversations(customer=customer)
+        return conversation_table(latest, conversations_url(customer=customer.pk))
 
 
 @admin.register(Adviser)
-class AdviserAdmin(ReadOnlyAdmin):
-    list_display = ["closer_id", "first_name", "last_name", "email", "is_bot"]
-    search_fields = ["closer_id", "first_name", "last_name", "email"]
+class AdviserAdmin(ArchiveAdmin):
+    list_display = ["__str__", "email", "is_bot", "closer_id", "conversations"]
+    list_filter = ["is_bot"]
+    search_fields = ["first_name", "last_name", "email", "closer_id"]
+    search_help_text = "A fragment of a name, email or Closer id."
+    readonly_fields = (
+        "closer_id",
+        "first_name",
+        "last_name",
+        "email",
+        "is_bot",
+        "created_at",
+        "updated_at",
+        "recent_conversations",
+    )
+    fields = readonly_fields
 
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Adviser], search_term: str
+    ) -> tuple[QuerySet[Adviser], bool]:
+        return selectors.search_advisers(query=search_term, queryset=queryset), False
 
-class MessageInline(admin.TabularInline):
-    model = Message
-    fields = ("sent_at", "author_role", "author_closer_id", "text")
-    readonly_fields = fields
-    extra = 0
-    can_delete = False
+    @admin.display(description="conversations")
+    def conversations(self, adviser: Adviser) -> str:
+        return format_html('<a href="{}">Conversations</a>', conversations_url(adviser=adviser.pk))
+
+    @admin.display(description="latest conversations")
+    def recent_conversations(self, adviser: Adviser) -> str:
+        latest = selectors.recent_conversations(adviser=adviser)
+        return conversation_table(latest, conversations_url(adviser=adviser.pk))
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ReadOnlyAdmin):
+class ConversationAdmin(ArchiveAdmin):
     list_display = [
         "id",
-        "customer",
-        "assignee",
+        "customer_name",
+        "adviser_name",
         "status",
         "closed_type",
         "opened_at",
+        "closed_at",
         "message_count",
+        "first_message",
     ]
-    list_filter = ["status", "created_event_missing"]
+    list_filter = [
+        "status",
+        ClosedTypeFilter,
+        AdviserKindFilter,
+        AdviserFilter,
+        CustomerFilter,
+        "created_event_missing",
+    ]
     list_select_related = ["customer", "assignee"]
-    inlines = [MessageInline]
+    date_hierarchy = "opened_at"
+    # Documentation and the search box only: search_conversations decides.
+    search_fields = ["customer__email", "assignee__email", "messages__text"]
+    search_help_text = (
+        "Customer name, alias, email, phone or id; adviser name, email or id "
+        '(fragments); or words of the transcript ("exact phrase", -without, or).'
+    )
+    list_per_page = 50
+    actions = ["export_ndjson", "export_messages_csv"]
+    change_form_template = "admin/conversations/conversation/change_form.html"
+    fieldsets = [
+        (
+            None,
+            {
+                "fields": [
+                    ("customer_link", "adviser_link"),
+                    ("status", "closed_type"),
+                    ("opened_at", "closed_at"),
+                    ("message_count", "created_event_missing"),
+                    "closer_id",
+                ]
+            },
+        ),
+    ]
+    readonly_fields = [
+        "customer_link",
+        "adviser_link",
+        "status",
+        "closed_type",
+        "opened_at",
+        "closed_at",
+        "message_count",
+        "created_event_missing",
+        "closer_id",
+    ]
+
+    @property
+    def media(self) -> forms.Media:
+        # The admin's own select2 autocomplete, for the adviser and customer filters.
+        extra = "" if settings.DEBUG else ".min"
+        return super().media + forms.Media(
+            js=[
+                f"admin/js/vendor/jquery/jquery{extra}.js",
+                f"admin/js/vendor/select2/select2.full{extra}.js",
+                "admin/js/jquery.init.js",
+                "admin/js/autocomplete.js",
+                "conversations/autocomplete_filter.js",
+            ],
+            css={
+                "screen": [
+                    f"admin/css/vendor/select2/select2{extra}.css",
+                    "admin/css/autocomplete.css",
+                    "conversations/admin.css",
+                ]
+            },
+        )
+
+    def get_search_results(
+        self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
+    ) -> tuple[QuerySet[Conversation], bool]:
+        # pk IN (...): the search never duplicates rows, so no DISTINCT.
+        return selectors.search_conversations(query=search_term, queryset=queryset), False
+
+    @admin.display(description="customer", ordering="customer__last_name")
+    def customer_name(self, conversation: Conversation) -> str:
+        customer = conversation.customer
+        name = customer.display_name
+        if customer.random_name and customer.random_name != name:
+            return f"{name} ({customer.random_name})"
+        return name
+
+    @admin.display(description="adviser", ordering="assignee__last_name")
+    def adviser_name(self, conversation: Conversation) -> str:
+        adviser = conversation.assignee
+        if adviser is None:
+            return "-"
+        return f"{adviser} (bot)" if adviser.is_bot else str(adviser)
+
+    @admin.display(description="first customer message")
+    def first_message(self, conversation: Conversation) -> str:
+        return Truncator(conversation.preview).chars(80)
+
+    @admin.display(description="customer")
+    def customer_link(self, conversation: Conversation) -> str:
+        return admin_link(conversation.customer)
+
+    @admin.display(description="adviser")
+    def adviser_link(self, conversation: Conversation) -> str:
+        return admin_link(conversation.assignee)
+
+    def render_change_form(
+        self,
+        request: HttpRequest,
+        context: dict[str, Any],
+        add: bool = False,
+        change: bool = False,
+        form_url: str = "",
+        obj: Conversation | None = None,
+    ) -> HttpResponse:
+        if obj is not None:
+            context.update(self.transcript_context(obj))
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
+    def transcript_context(self, conversation: Conversation) -> dict[str, Any]:
+        customer, adviser = conversation.customer, conversation.assignee
+        return {
+            "transcript": [
+                {
+                    "side": side_of(message.author_role),
+                    "author": author_label(message, customer, adviser),
+                    "sent_at": message.sent_at,
+                    "text": message.text,
+                }
+                for message in selectors.transcript(conversation=conversation)
+            ],
+            "visitor_context": sorted(
+                (str(key), value if isinstance(value, str) else repr(value))
+                for key, value in conversation.visitor_context.items()
+            ),
+            "building_events": [
+                {"label": event.get_kind_display(), "url": inbound_event_url(event)}
+                for event in selectors.building_events(conversation=conversation)
+                if event.inbound_event_id is not None
+            ],
+            "customer_events_url": reverse("admin:webhooks_inboundevent_changelist")
+            + "?"
+            + urlencode({"customer_closer_id": customer.closer_id}),
+        }
+
+    @admin.action(description="Export selected conversations as NDJSON")
+    def export_ndjson(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> StreamingHttpResponse:
+        return attachment(
+            stream_conversations_ndjson(queryset), "application/x-ndjson", "conversations.ndjson"
+        )
+
+    @admin.action(description="Export messages of selected conversations as CSV")
+    def export_messages_csv(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> StreamingHttpResponse:
+        return attachment(stream_messages_csv(queryset), "text/csv; charset=utf-8", "messages.csv")
+
+
+def attachment(chunks: Any, content_type: str, filename: str) -> StreamingHttpResponse:
+    response = StreamingHttpResponse(chunks, content_type=content_type)
+    response["Content-Disposition"] = f'attachment; filename="{filename}"'
+    return response
+
+
+def side_of(role: str) -> str:
+    if role == MessageRole.CUSTOMER:
+        return "customer"
+    if role == MessageRole.ADVISER:
+        return "adviser"
+    return "other"
+
+
+def author_label(message: Any, customer: Customer, adviser: Adviser | None) -> str:
+    if message.author_role == MessageRole.CUSTOMER:
+        return str(customer)
+    if adviser is not None and message.author_closer_id == adviser.closer_id:
+        return str(adviser)
+    who = message.author_email or message.author_closer_id or "unknown"
+    return f"{who} ({message.author_role.lower()})"
+
+
+def inbound_event_url(event: ConversationEvent) -> str:
+    # By URL name: the archive does not import the webhooks app.
+    return reverse("admin:webhooks_inboundevent_change", args=[event.inbound_event_id])
 
 
 @admin.register(ConversationEvent)
-class ConversationEventAdmin(ReadOnlyAdmin):
-    list_display = ["customer", "kind", "occurred_ms", "inbound_event_id", "received_at"]
+class ConversationEventAdmin(ArchiveAdmin):
+    list_display = ["customer", "kind", "occurred_ms", "inbound_event", "received_at"]
+    list_filter = ["kind"]
     list_select_related = ["customer"]
+
+    @admin.display(description="inbound event")
+    def inbound_event(self, event: ConversationEvent) -> str:
+        if event.inbound_event_id is None:
+            return "-"
+        return format_html('<a href="{}">#{}</a>', inbound_event_url(event), event.inbound_event_id)

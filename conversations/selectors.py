@@ -1,36 +1,231 @@
-"""Reads of the archive shared by admin and the REST API."""
+"""Reads of the archive shared by admin and the REST API.
 
-from django.db.models import Q, QuerySet
+``search_conversations`` is the one place that decides how search works. On
+PostgreSQL it uses the indexes of migration ``0002_search_indexes``; the
+expressions below must render exactly the SQL those indexes were built on, or
+the planner falls back to scanning. Elsewhere (SQLite for a first run) it is a
+plain ``icontains`` over the same fields.
+"""
 
-from .models import Conversation, Message
+from datetime import datetime
+from typing import Any
+
+from django.contrib.postgres.search import SearchQuery, SearchVectorField
+from django.db import connections
+from django.db.models import Func, Lookup, Max, Min, Q, QuerySet, TextField, Value
+from django.db.models.sql.compiler import SQLCompiler
+
+from .models import Adviser, Conversation, ConversationEvent, Customer, EventKind, Message
+
+CUSTOMER_SEARCH_FIELDS = ("first_name", "last_name", "random_name", "email", "phone", "closer_id")
+ADVISER_SEARCH_FIELDS = ("first_name", "last_name", "email", "closer_id")
+
+
+class Unaccent(Func):
+    """``closer_unaccent``: the IMMUTABLE wrapper of ``unaccent`` (see 0002)."""
+
+    function = "closer_unaccent"
+    output_field = TextField()
+
+
+class SearchDocument(Func):
+    """The unaccented, lower-cased fields joined by spaces: one trigram index
+    per table serves a fragment of any of them, and "jon snow" matches a first
+    and last name side by side."""
+
+    template = "closer_unaccent(lower(%(expressions)s))"
+    arg_joiner = " || ' ' || "
+    output_field = TextField()
+
+
+class TranscriptVector(Func):
+    """The text-search vector of a message, as ``message_text_search_idx`` has it."""
+
+    template = "to_tsvector('simple'::regconfig, closer_unaccent(%(expressions)s))"
+    output_field = SearchVectorField()
+
+
+class ContainsFragment(Lookup):
+    """``document LIKE closer_unaccent(lower('%fragment%'))``.
+
+    The right side is a constant expression of immutable functions, so the
+    planner folds it before choosing an index: a trigram GIN index serves it.
+    """
+
+    lookup_name = "contains_fragment"
+
+    def get_db_prep_lookup(self, value: Any, connection: Any) -> tuple[str, list[Any]]:
+        return "%s", [f"%{escape_like(str(value))}%"]
+
+    def as_sql(self, compiler: SQLCompiler, connection: Any) -> tuple[str, list[Any]]:
+        lhs, lhs_params = self.process_lhs(compiler, connection)
+        rhs, rhs_params = self.process_rhs(compiler, connection)
+        return f"{lhs} LIKE closer_unaccent(lower({rhs}))", [*lhs_params, *rhs_params]
+
+
+MAX_QUERY_LENGTH = 200
+
+
+def clean_query(query: str) -> str:
+    """What is searched for: PostgreSQL text cannot hold NUL, and nobody types
+    more than a couple of hundred characters into a search box."""
+    return query.replace("\x00", "").strip()[:MAX_QUERY_LENGTH]
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def uses_search_indexes(queryset: QuerySet[Any]) -> bool:
+    """PostgreSQL has the indexes of 0002; every other database scans."""
+    return connections[queryset.db].vendor == "postgresql"
 
 
 def search_conversations(
     *, query: str, queryset: QuerySet[Conversation] | None = None
 ) -> QuerySet[Conversation]:
-    """Conversations matching ``query`` in customer, adviser or transcript.
+    """Conversations whose customer, adviser or transcript matches ``query``.
 
-    The one place that decides how search works (admin and API both call it).
+    - customer first/last name, alias, email, phone or Closer id, and adviser
+      first/last name, email or Closer id: a fragment, ignoring case and
+      diacritics ("lodz" finds "Łódź");
+    - transcript: whole words, ignoring case and diacritics, all of them in
+      one message; web-search syntax ("quoted phrase", -word, or).
+
+    The result is ``queryset`` filtered by ``pk IN (...)``, so it has no
+    duplicate rows and keeps the caller's ordering and filters.
     """
     conversations = Conversation.objects.all() if queryset is None else queryset
-    words = query.strip()
+    words = clean_query(query)
     if not words:
         return conversations
-    matching_messages = Message.objects.filter(text__icontains=words).values("conversation_id")
-    return conversations.filter(
-        Q(customer__closer_id__icontains=words)
-        | Q(customer__first_name__icontains=words)
-        | Q(customer__last_name__icontains=words)
-        | Q(customer__random_name__icontains=words)
-        | Q(customer__email__icontains=words)
-        | Q(customer__phone__icontains=words)
-        | Q(assignee__closer_id__icontains=words)
-        | Q(assignee__first_name__icontains=words)
-        | Q(assignee__last_name__icontains=words)
-        | Q(assignee__email__icontains=words)
-        | Q(pk__in=matching_messages)
+    if uses_search_indexes(conversations):
+        return conversations.filter(pk__in=_indexed_matches(words))
+    return conversations.filter(_icontains_matches(words))
+
+
+def _indexed_matches(words: str) -> QuerySet[Any]:
+    """The ids of matching conversations, as one UNION ALL of three indexed
+    lookups. A UNION rather than an OR of three ``IN`` conditions: PostgreSQL
+    turns ``id IN (... UNION ALL ...)`` into a semi-join over the few matching
+    ids, whereas an OR forces a filter over every conversation row."""
+    by_customer = (
+        Conversation.objects.filter(customer__in=search_customers(query=words).values("pk"))
+        .order_by()
+        .values("pk")
     )
+    by_adviser = (
+        Conversation.objects.filter(assignee__in=search_advisers(query=words).values("pk"))
+        .order_by()
+        .values("pk")
+    )
+    by_transcript = (
+        Message.objects.alias(document=TranscriptVector("text"))
+        .filter(document=transcript_query(words))
+        .order_by()
+        .values("conversation_id")
+    )
+    return by_customer.union(by_adviser, by_transcript, all=True)
+
+
+def transcript_query(words: str) -> SearchQuery:
+    return SearchQuery(Unaccent(Value(words)), config="simple", search_type="websearch")
+
+
+def _icontains_matches(words: str) -> Q:
+    matching_messages = Message.objects.filter(text__icontains=words).values("conversation_id")
+    people = Q()
+    for field in CUSTOMER_SEARCH_FIELDS:
+        people |= Q(**{f"customer__{field}__icontains": words})
+    for field in ADVISER_SEARCH_FIELDS:
+        people |= Q(**{f"assignee__{field}__icontains": words})
+    return people | Q(pk__in=matching_messages)
+
+
+def search_customers(
+    *, query: str, queryset: QuerySet[Customer] | None = None
+) -> QuerySet[Customer]:
+    """Customers with ``query`` in a name, alias, email, phone or Closer id."""
+    customers = Customer.objects.all() if queryset is None else queryset
+    return _search_people(customers, query, CUSTOMER_SEARCH_FIELDS)
+
+
+def search_advisers(*, query: str, queryset: QuerySet[Adviser] | None = None) -> QuerySet[Adviser]:
+    """Advisers with ``query`` in a name, email or Closer id."""
+    advisers = Adviser.objects.all() if queryset is None else queryset
+    return _search_people(advisers, query, ADVISER_SEARCH_FIELDS)
+
+
+def _search_people(queryset: QuerySet[Any], query: str, fields: tuple[str, ...]) -> QuerySet[Any]:
+    fragment = clean_query(query)
+    if not fragment:
+        return queryset
+    if uses_search_indexes(queryset):
+        return queryset.filter(ContainsFragment(SearchDocument(*fields), fragment))
+    matches = Q()
+    for field in fields:
+        matches |= Q(**{f"{field}__icontains": fragment})
+    return queryset.filter(matches)
+
+
+def closed_types() -> list[str]:
+    """The distinct closed types, for the admin filter.
+
+    On PostgreSQL a loose index scan over ``conversation_closed_type_idx``:
+    one index probe per distinct value, where ``SELECT DISTINCT`` would read
+    every conversation (PostgreSQL before 18 has no skip scan).
+    """
+    if connections[Conversation.objects.db].vendor != "postgresql":
+        return list(
+            Conversation.objects.exclude(closed_type="")
+            .order_by("closed_type")
+            .values_list("closed_type", flat=True)
+            .distinct()
+        )
+    table = Conversation._meta.db_table
+    sql = f"""
+        WITH RECURSIVE types(value) AS (
+            (SELECT closed_type FROM {table} WHERE closed_type > '' ORDER BY 1 LIMIT 1)
+            UNION ALL
+            SELECT (SELECT closed_type FROM {table} WHERE closed_type > types.value
+                    ORDER BY 1 LIMIT 1)
+            FROM types WHERE types.value IS NOT NULL
+        )
+        SELECT value FROM types WHERE value IS NOT NULL
+    """  # noqa: S608 -- the table name is ours, not input
+    with connections[Conversation.objects.db].cursor() as cursor:
+        cursor.execute(sql)
+        return [row[0] for row in cursor.fetchall()]
+
+
+def opened_range() -> tuple[datetime | None, datetime | None]:
+    """The first and last opening in the archive: two probes of the opened_at index."""
+    bounds = Conversation.objects.aggregate(first=Min("opened_at"), last=Max("opened_at"))
+    return bounds["first"], bounds["last"]
 
 
 def transcript(*, conversation: Conversation) -> QuerySet[Message]:
     return Message.objects.filter(conversation=conversation).order_by("sent_at", "id")
+
+
+def building_events(*, conversation: Conversation) -> list[ConversationEvent]:
+    """The created and closed events the identity walk built this conversation from."""
+    wanted = Q(pk__in=[])
+    if conversation.created_event_ms is not None:
+        wanted |= Q(kind=EventKind.CREATED, occurred_ms=conversation.created_event_ms)
+    if conversation.closed_event_ms is not None:
+        wanted |= Q(kind=EventKind.CLOSED, occurred_ms=conversation.closed_event_ms)
+    events = ConversationEvent.objects.filter(wanted, customer_id=conversation.customer_id)
+    return list(events.order_by("occurred_ms"))
+
+
+def recent_conversations(
+    *, customer: Customer | None = None, adviser: Adviser | None = None, limit: int = 20
+) -> list[Conversation]:
+    """The latest conversations of a customer or an adviser, newest first."""
+    conversations = Conversation.objects.select_related("customer", "assignee")
+    if customer is not None:
+        conversations = conversations.filter(customer=customer)
+    if adviser is not None:
+        conversations = conversations.filter(assignee=adviser)
+    return list(conversations.order_by("-opened_at", "-id")[:limit])

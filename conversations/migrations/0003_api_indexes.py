@@ -11,7 +11,7 @@ class Migration(migrations.Migration):
     """
 
     dependencies = [
-        ("conversations", "0001_initial"),
+        ("conversations", "0002_search_indexes"),
     ]
 
     operations = [

@@ -1,0 +1,119 @@
+"""Admin lists of tables too large to count on every page view."""
+
+from functools import cached_property
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.admin import helpers
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Page, Paginator
+from django.db import connections
+from django.http import HttpRequest
+from django.utils.html import format_html
+from django.utils.safestring import SafeString
+from django.utils.translation import gettext
+
+
+class LargeTablePaginator(Paginator):
+    """Page numbers without a full ``COUNT(*)`` of a huge table.
+
+    - Unfiltered, on PostgreSQL: the planner's row estimate
+      (``pg_class.reltuples``, kept fresh by autovacuum) when it is above
+      ``estimate_above``; below that counting is cheap.
+    - Filtered or searched: the ids of the first ``count_limit`` + 1 matches,
+      in the list's order, in one query. Their number is the count (past the
+      limit the page says "1000+": twenty pages of fifty, after which staff
+      refine the search rather than page on), and each page then loads its
+      rows by primary key. A search is so run once per page view, not once to
+      count and again for the rows.
+    """
+
+    estimate_above = 100_000
+    count_limit = 1_000
+
+    count_is_estimate = False
+    count_is_lower_bound = False
+    _ids: list[Any] | None = None
+
+    @cached_property
+    def count(self) -> int:
+        queryset: Any = self.object_list
+        if not queryset.query.where:
+            estimate = table_row_estimate(queryset)
+            if estimate is not None and estimate > self.estimate_above:
+                self.count_is_estimate = True
+                return estimate
+        self._ids = list(queryset.values_list("pk", flat=True)[: self.count_limit + 1])
+        if len(self._ids) > self.count_limit:
+            self.count_is_lower_bound = True
+            self._ids = self._ids[: self.count_limit]
+        return len(self._ids)
+
+    def page(self, number: Any) -> Page:
+        number = self.validate_number(number)
+        if self._ids is None:
+            return super().page(number)
+        start = (number - 1) * self.per_page
+        ids = self._ids[start : start + self.per_page]
+        rows = {row.pk: row for row in rows_by_id(self.object_list, ids)}
+        return Page([rows[pk] for pk in ids if pk in rows], number, self)
+
+
+def rows_by_id(queryset: Any, ids: list[Any]) -> Any:
+    """The rows of ``ids``, loaded as ``queryset`` loads them (its
+    select_related, prefetches and deferred fields) but without its filters:
+    the ids already answer them."""
+    rows = queryset.model._default_manager.filter(pk__in=ids)
+    rows.query.select_related = queryset.query.select_related
+    rows.query.deferred_loading = queryset.query.deferred_loading
+    return rows.prefetch_related(*queryset._prefetch_related_lookups)
+
+
+def table_row_estimate(queryset: Any) -> int | None:
+    """PostgreSQL's estimate of the rows in the queryset's table, if it has one."""
+    connection = connections[queryset.db]
+    if connection.vendor != "postgresql":
+        return None
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+            [queryset.model._meta.db_table],
+        )
+        row = cursor.fetchone()
+    # -1 means never analysed: no estimate.
+    return int(row[0]) if row and row[0] >= 0 else None
+
+
+class LargeTableChangeList(ChangeList):
+    def get_results(self, request: HttpRequest) -> None:
+        super().get_results(request)
+        # When the results fit on one page Django lists the whole queryset,
+        # which would run a search a second time: take the page the
+        # paginator already resolved instead.
+        paginator = self.paginator
+        resolved = isinstance(paginator, LargeTablePaginator) and paginator._ids is not None
+        if resolved and not (self.show_all and self.can_show_all):
+            self.result_list = paginator.page(self.page_num).object_list
+
+
+class LargeTableAdmin(admin.ModelAdmin):
+    """A changelist that never counts the whole table (see LargeTablePaginator)."""
+
+    paginator = LargeTablePaginator
+    show_full_result_count = False
+    show_facets = admin.ShowFacets.NEVER
+
+    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
+        return LargeTableChangeList
+
+    def action_checkbox(self, obj: Any) -> SafeString:
+        # Django renders this checkbox through the form-widget templates, three
+        # template includes per row: a quarter of the time spent rendering a
+        # page of fifty. The same HTML, formatted directly.
+        label = format_html(gettext("Select this object for an action - {}"), str(obj))
+        return format_html(
+            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
+            helpers.ACTION_CHECKBOX_NAME,
+            obj.pk,
+            label,
+        )

@@ -1,0 +1,123 @@
+"""Staff in a real browser: Debian's headless Chromium driven by Playwright.
+
+The database is prepared by fixtures requested before ``browser_page``:
+Playwright's sync API runs an event loop in this thread while the browser is
+open, and Django refuses database calls there.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from tests.search_archive import BOB, ZOFIA, archive_conversation
+
+CHROMIUM = Path("/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--no-first-run",
+]
+
+pytestmark = [
+    pytest.mark.slow,
+    pytest.mark.django_db(transaction=True),
+    pytest.mark.skipif(
+        not CHROMIUM.exists(),
+        reason="Debian's chromium is not installed (.ci/run installs it)",
+    ),
+]
+
+
+@pytest.fixture
+def browser_page(live_server) -> Iterator:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page.set_default_timeout(15_000)
+        yield page
+        browser.close()
+
+
+@pytest.fixture
+def staff_login(django_user_model):
+    django_user_model.objects.create_superuser("staff", "staff@example.com", "correct horse")
+    return "staff", "correct horse"
+
+
+def log_in(page, live_server, credentials, next_url):
+    page.goto(f"{live_server.url}{reverse('admin:login')}?next={next_url}")
+    page.fill("#id_username", credentials[0])
+    page.fill("#id_password", credentials[1])
+    page.click("input[type=submit]")
+
+
+@pytest.fixture
+def nowak_archive():
+    archive_conversation(
+        "cust-browser",
+        [
+            ("CUSTOMER", "Dzień dobry, gdzie jest moja paczka? <b>pilne</b>"),
+            ("ADVISER", "Paczka wyjechała dziś rano."),
+        ],
+        adviser=BOB,
+        first_name="Anna",
+        last_name="Nowak",
+        email="anna.nowak@example.pl",
+    )
+    archive_conversation("cust-other", [("CUSTOMER", "Unrelated")], email="other@example.com")
+
+
+def test_staff_find_a_customer_by_email_and_read_the_transcript(
+    live_server, staff_login, nowak_archive, browser_page, tmp_path
+):
+    page = browser_page
+
+    log_in(page, live_server, staff_login, reverse("admin:conversations_conversation_changelist"))
+    page.fill("#searchbar", "anna.nowak@")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url("**/?q=anna.nowak%40")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    assert "Anna Nowak" in rows.first.inner_text()
+
+    rows.first.locator("th a").click()
+    transcript = page.locator("#transcript")
+    transcript.wait_for()
+    customer_line = transcript.locator(".message-customer .message-text")
+    assert customer_line.inner_text() == "Dzień dobry, gdzie jest moja paczka? <b>pilne</b>"
+    assert transcript.locator(".message-adviser .message-author").inner_text() == "Bob Holmes"
+    customer_box = transcript.locator(".message-customer").bounding_box()
+    adviser_box = transcript.locator(".message-adviser").bounding_box()
+    assert customer_box["x"] < adviser_box["x"]  # customer left, adviser right
+
+    screenshot = tmp_path / "transcript.png"
+    page.screenshot(path=str(screenshot), full_page=True)
+    assert screenshot.stat().st_size > 10_000
+
+
+@pytest.fixture
+def zofia_adviser_id():
+    archive_conversation("cust-a", [("CUSTOMER", "First")], adviser=BOB)
+    return archive_conversation("cust-b", [("CUSTOMER", "Second")], adviser=ZOFIA).assignee_id
+
+
+def test_staff_choose_an_adviser_in_the_filter_by_typing(
+    live_server, staff_login, zofia_adviser_id, browser_page
+):
+    page = browser_page
+
+    log_in(page, live_server, staff_login, reverse("admin:conversations_conversation_changelist"))
+    page.locator("details[data-filter-title=adviser] .select2-selection").click()
+    page.keyboard.type("wasow")
+    page.locator(".select2-results__option", has_text="Zofia Wąsowska").click()
+    page.wait_for_url(f"**/?adviser={zofia_adviser_id}")
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    assert "Second" in rows.first.inner_text()
