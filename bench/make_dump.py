@@ -33,37 +33,95 @@ from typing import IO, Any
 DAY_MS = 86_400_000
 START_MS = 1_546_300_800_000  # 2019-01-01
 
-FIRST_NAMES = ["Anna", "Jan", "Zofia", "Łukasz", "Małgorzata", "Paweł", "Agnieszka", "Grzegorz",
-               "Emma", "Oliver", "Sophie", "James", "Ewa", "Michał", "Katarzyna", "Noah"]
-LAST_NAMES = ["Kowalska", "Nowak", "Wiśniewski", "Wójcik", "Kamińska", "Lewandowski", "Zieliński",
-              "Smith", "Jones", "Taylor", "Brown", "Szymańska", "Dąbrowski", "Wilson"]
+FIRST_NAMES = [
+    "Anna",
+    "Jan",
+    "Zofia",
+    "Łukasz",
+    "Małgorzata",
+    "Paweł",
+    "Agnieszka",
+    "Grzegorz",
+    "Emma",
+    "Oliver",
+    "Sophie",
+    "James",
+    "Ewa",
+    "Michał",
+    "Katarzyna",
+    "Noah",
+]
+LAST_NAMES = [
+    "Kowalska",
+    "Nowak",
+    "Wiśniewski",
+    "Wójcik",
+    "Kamińska",
+    "Lewandowski",
+    "Zieliński",
+    "Smith",
+    "Jones",
+    "Taylor",
+    "Brown",
+    "Szymańska",
+    "Dąbrowski",
+    "Wilson",
+]
 ALIASES = ["Frosty Wolf", "Quiet Otter", "Sunny Lynx", "Brave Heron", "Misty Fox", "Calm Bison"]
-PAGES = [("https://yourbusiness.com/", "Your business"), ("https://yourbusiness.com/cennik", "Cennik"),
-         ("https://yourbusiness.com/pricing", "Pricing"), ("https://yourbusiness.com/kontakt", "Kontakt"),
-         ("https://yourbusiness.com/help/returns", "Returns and refunds")]
+PAGES = [
+    ("https://yourbusiness.com/", "Your business"),
+    ("https://yourbusiness.com/cennik", "Cennik"),
+    ("https://yourbusiness.com/pricing", "Pricing"),
+    ("https://yourbusiness.com/kontakt", "Kontakt"),
+    ("https://yourbusiness.com/help/returns", "Returns and refunds"),
+]
 BROWSERS = [("Firefox", "67"), ("Chrome", "120"), ("Safari", "17"), ("Edge", "119")]
 SYSTEMS = ["Mac OS X 10.14", "Windows 10", "Android 14", "iOS 17", "Ubuntu"]
 CLOSED_TYPES = ["solved"] * 8 + ["unsolved", "spam", "timeout", "abandoned"]
 
 CUSTOMER_LINES = {
-    "pl": ["Dzień dobry, mam pytanie o zamówienie nr {n}.", "Paczka nie dotarła, co mam zrobić?",
-           "Czy mogę zmienić adres dostawy?", "Ile kosztuje wysyłka za granicę?",
-           "Dziękuję za pomoc!", "Zapłaciłem, ale status się nie zmienił.", "Gdzie znajdę fakturę?",
-           "Chciałabym zwrócić produkt, który przyszedł uszkodzony.", "Super, wszystko jasne."],
-    "en": ["Hello, I have a question about order #{n}.", "My parcel hasn't arrived, what should I do?",
-           "Can I change the delivery address?", "How much is shipping abroad?",
-           "Thanks for your help!", "I paid but the status didn't change.", "Where is my invoice?",
-           "I'd like to return an item that arrived damaged.", "Great, that's clear now."],
+    "pl": [
+        "Dzień dobry, mam pytanie o zamówienie nr {n}.",
+        "Paczka nie dotarła, co mam zrobić?",
+        "Czy mogę zmienić adres dostawy?",
+        "Ile kosztuje wysyłka za granicę?",
+        "Dziękuję za pomoc!",
+        "Zapłaciłem, ale status się nie zmienił.",
+        "Gdzie znajdę fakturę?",
+        "Chciałabym zwrócić produkt, który przyszedł uszkodzony.",
+        "Super, wszystko jasne.",
+    ],
+    "en": [
+        "Hello, I have a question about order #{n}.",
+        "My parcel hasn't arrived, what should I do?",
+        "Can I change the delivery address?",
+        "How much is shipping abroad?",
+        "Thanks for your help!",
+        "I paid but the status didn't change.",
+        "Where is my invoice?",
+        "I'd like to return an item that arrived damaged.",
+        "Great, that's clear now.",
+    ],
 }
 ADVISER_LINES = {
-    "pl": ["Dzień dobry! W czym mogę pomóc?", "Już sprawdzam, proszę o chwilę cierpliwości.",
-           "Zamówienie {n} zostało wysłane wczoraj.", "Faktura jest w zakładce Moje konto.",
-           "Przekazuję rozmowę do konsultanta.", "Czy mogę pomóc w czymś jeszcze?",
-           "Zwrot przyjęty, pieniądze wrócą w ciągu 14 dni."],
-    "en": ["Hi! How can I help?", "Let me check that for you, one moment please.",
-           "Order {n} was shipped yesterday.", "The invoice is under My account.",
-           "I'm handing you over to a colleague.", "Is there anything else I can help with?",
-           "Return accepted, the refund takes up to 14 days."],
+    "pl": [
+        "Dzień dobry! W czym mogę pomóc?",
+        "Już sprawdzam, proszę o chwilę cierpliwości.",
+        "Zamówienie {n} zostało wysłane wczoraj.",
+        "Faktura jest w zakładce Moje konto.",
+        "Przekazuję rozmowę do konsultanta.",
+        "Czy mogę pomóc w czymś jeszcze?",
+        "Zwrot przyjęty, pieniądze wrócą w ciągu 14 dni.",
+    ],
+    "en": [
+        "Hi! How can I help?",
+        "Let me check that for you, one moment please.",
+        "Order {n} was shipped yesterday.",
+        "The invoice is under My account.",
+        "I'm handing you over to a colleague.",
+        "Is there anything else I can help with?",
+        "Return accepted, the refund takes up to 14 days.",
+    ],
 }
 
 
@@ -88,19 +146,31 @@ def _rng(shape: DumpShape, *parts: int) -> random.Random:
 
 def _uuid(rng: random.Random) -> str:
     return "%08x-%04x-4%03x-%04x-%012x" % (  # noqa: UP031
-        rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(12),
-        0x8000 | rng.getrandbits(14), rng.getrandbits(48),
+        rng.getrandbits(32),
+        rng.getrandbits(16),
+        rng.getrandbits(12),
+        0x8000 | rng.getrandbits(14),
+        rng.getrandbits(48),
     )
 
 
 ADVISERS = [
-    {"id": _uuid(random.Random(i)), "firstName": random.Random(i).choice(FIRST_NAMES),
-     "lastName": random.Random(i + 100).choice(LAST_NAMES), "email": f"agent{i}@closer.app",
-     "isBot": False}
+    {
+        "id": _uuid(random.Random(i)),
+        "firstName": random.Random(i).choice(FIRST_NAMES),
+        "lastName": random.Random(i + 100).choice(LAST_NAMES),
+        "email": f"agent{i}@closer.app",
+        "isBot": False,
+    }
     for i in range(20)
 ] + [
-    {"id": _uuid(random.Random(1000 + i)), "firstName": name, "lastName": None,
-     "email": None, "isBot": True}
+    {
+        "id": _uuid(random.Random(1000 + i)),
+        "firstName": name,
+        "lastName": None,
+        "email": None,
+        "isBot": True,
+    }
     for i, name in enumerate(["Closer Bot", "Asystent", "FAQ Bot"])
 ]
 
@@ -116,7 +186,9 @@ def _customer(shape: DumpShape, customer: int) -> dict[str, Any]:
         "lastName": None if anonymous else last,
         "randomName": rng.choice(ALIASES),
         "email": None if anonymous else f"{first}.{last}{customer}@example.com".lower(),
-        "phone": None if anonymous or rng.random() < 0.5 else f"+48{rng.randint(500000000, 899999999)}",
+        "phone": None
+        if anonymous or rng.random() < 0.5
+        else f"+48{rng.randint(500000000, 899999999)}",
         "language": "pl" if rng.random() < 0.6 else "en",
         "start_ms": START_MS + rng.randrange(0, 4 * 365 * DAY_MS),
     }
@@ -162,8 +234,12 @@ def _messages(
     handover = bot and rng.random() < 0.5
     history = []
     at = plan.first_message_ms
-    customer_author = {"id": customer["id"], "role": "CUSTOMER", "email": customer["email"],
-                       "phone": customer["phone"]}
+    customer_author = {
+        "id": customer["id"],
+        "role": "CUSTOMER",
+        "email": customer["email"],
+        "phone": customer["phone"],
+    }
     for index in range(count):
         if handover and index == count // 2:
             adviser = human
@@ -172,10 +248,16 @@ def _messages(
             author = customer_author
             line = rng.choice(CUSTOMER_LINES[language])
         else:
-            author = {"id": adviser["id"], "role": "ADVISER", "email": adviser["email"], "phone": None}
+            author = {
+                "id": adviser["id"],
+                "role": "ADVISER",
+                "email": adviser["email"],
+                "phone": None,
+            }
             line = rng.choice(ADVISER_LINES[language])
-        history.append({"author": author, "message": line.format(n=rng.randint(1000, 99999)),
-                        "timestamp": at})
+        history.append(
+            {"author": author, "message": line.format(n=rng.randint(1000, 99999)), "timestamp": at}
+        )
         at += rng.randrange(2_000, 120_000)
     return history, adviser
 
@@ -183,16 +265,21 @@ def _messages(
 def _visitor(customer: dict[str, Any], rng: random.Random) -> list[dict[str, Any]]:
     page, title = rng.choice(PAGES)
     browser, version = rng.choice(BROWSERS)
-    return [{"key": "currentPage", "value": page}, {"key": "currentPageTitle", "value": title},
-            {"key": "screenSize", "value": rng.choice(["1080x1920", "1920x1080", "390x844"])},
-            {"key": "browserName", "value": browser}, {"key": "browserVersion", "value": version},
-            {"key": "operatingSystem", "value": rng.choice(SYSTEMS)}]
+    return [
+        {"key": "currentPage", "value": page},
+        {"key": "currentPageTitle", "value": title},
+        {"key": "screenSize", "value": rng.choice(["1080x1920", "1920x1080", "390x844"])},
+        {"key": "browserName", "value": browser},
+        {"key": "browserVersion", "value": version},
+        {"key": "operatingSystem", "value": rng.choice(SYSTEMS)},
+    ]
 
 
 def _customer_payload(customer: dict[str, Any], rng: random.Random) -> dict[str, Any]:
-    return {key: customer[key] for key in
-            ("id", "apiKey", "firstName", "lastName", "randomName", "email", "phone")} | {
-        "backOfficeData": _visitor(customer, rng)}
+    return {
+        key: customer[key]
+        for key in ("id", "apiKey", "firstName", "lastName", "randomName", "email", "phone")
+    } | {"backOfficeData": _visitor(customer, rng)}
 
 
 def event(shape: DumpShape, customer_index: int, conversation: int, kind: str) -> dict[str, Any]:
@@ -202,11 +289,17 @@ def event(shape: DumpShape, customer_index: int, conversation: int, kind: str) -
     rng = _rng(shape, customer_index, conversation)
     payload_customer = _customer_payload(customer, rng)
     if kind == "unknown":
-        return {"eventType": "ThreadTransferredEvent", "customer": {"id": customer["id"]},
-                "timestamp": plan.first_message_ms + 5_000}
+        return {
+            "eventType": "ThreadTransferredEvent",
+            "customer": {"id": customer["id"]},
+            "timestamp": plan.first_message_ms + 5_000,
+        }
     if kind == "created":
-        payload: dict[str, Any] = {"customer": payload_customer, "timestamp": plan.created_ms,
-                                   "eventType": "ThreadCreatedEvent"}
+        payload: dict[str, Any] = {
+            "customer": payload_customer,
+            "timestamp": plan.created_ms,
+            "eventType": "ThreadCreatedEvent",
+        }
         if rng.random() < 0.5:  # Closer's documented quirk: beside, not inside
             payload["email"] = payload_customer.pop("email")
             payload["phone"] = payload_customer.pop("phone")
@@ -214,9 +307,14 @@ def event(shape: DumpShape, customer_index: int, conversation: int, kind: str) -
             payload["widgetVersion"] = "2.14.1"  # unknown fields are kept, not errors
         return payload
     history, adviser = _messages(shape, customer, plan, rng)
-    return {"customer": payload_customer, "timestamp": plan.closed_ms,
-            "closedType": rng.choice(CLOSED_TYPES), "assignee": adviser,
-            "messageHistory": history, "eventType": "ThreadClosedEvent"}
+    return {
+        "customer": payload_customer,
+        "timestamp": plan.closed_ms,
+        "closedType": rng.choice(CLOSED_TYPES),
+        "assignee": adviser,
+        "messageHistory": history,
+        "eventType": "ThreadClosedEvent",
+    }
 
 
 def event_coordinates(shape: DumpShape) -> list[tuple[int, int, str]]:
@@ -283,9 +381,15 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     low, high = _parse_range(args.messages)
     shape = DumpShape(
-        customers=args.customers, conversations=args.conversations, min_messages=low,
-        max_messages=high, created_missing=args.created_missing, open_rate=args.open_rate,
-        unknown_events=args.unknown_events, duplicates=args.duplicates, shuffle=args.shuffle,
+        customers=args.customers,
+        conversations=args.conversations,
+        min_messages=low,
+        max_messages=high,
+        created_missing=args.created_missing,
+        open_rate=args.open_rate,
+        unknown_events=args.unknown_events,
+        duplicates=args.duplicates,
+        shuffle=args.shuffle,
         seed=args.seed,
     )
     if args.output == "-":

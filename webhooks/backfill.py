@@ -17,10 +17,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 from django.utils import timezone
 
 from conversations import services as archive
+from conversations.bulk import stage_rows, use_copy
 
 from .models import EventSource, EventStatus, InboundEvent
 from .services import canonical_json, dedupe_key_for
@@ -30,11 +31,24 @@ logger = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class DumpedEvent:
-    """One record of a dump. ``position`` is the caller's, handed back with failures."""
+    """One record of a dump, screened and keyed (see ``dumped_event``)."""
 
     payload: Any
-    position: Any = None
-    raw: bytes | None = None  # the record's bytes as read, when the dump gives them
+    position: Any  # the caller's, handed back with failures
+    raw: bytes | None  # the record's bytes as read, when the dump gives them
+    dedupe_key: str  # empty when ``problem`` is set
+    problem: str  # why it is not even an event; empty when it is one
+
+
+def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None) -> DumpedEvent:
+    """Screen one record and compute its dedupe key.
+
+    Pure CPU and no database, so the backfill command runs it on its reading
+    thread while the database works on the previous batch.
+    """
+    problem = _screen(payload)
+    key = "" if problem else dedupe_key_for(payload=payload, headers={})
+    return DumpedEvent(payload, position, raw, key, problem)
 
 
 @dataclass(frozen=True)
@@ -61,12 +75,6 @@ class BackfillResult:
         self.failures += other.failures
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    event: DumpedEvent
-    dedupe_key: str
-
-
 def backfill_events(*, events: Sequence[DumpedEvent], dry_run: bool = False) -> BackfillResult:
     """Record and apply one batch of dumped events; report what happened to each.
 
@@ -74,17 +82,14 @@ def backfill_events(*, events: Sequence[DumpedEvent], dry_run: bool = False) -> 
     and nothing is written.
     """
     result = BackfillResult()
-    candidates: dict[str, _Candidate] = {}
+    candidates: dict[str, DumpedEvent] = {}
     for event in events:
-        problem = _screen(event.payload)
-        if problem:
-            result.failures.append(Failure(event, problem))
-            continue
-        key = dedupe_key_for(payload=event.payload, headers={})
-        if key in candidates:
+        if event.problem:
+            result.failures.append(Failure(event, event.problem))
+        elif event.dedupe_key in candidates:
             result.duplicates += 1  # the same body twice in one batch
-            continue
-        candidates[key] = _Candidate(event, key)
+        else:
+            candidates[event.dedupe_key] = event
     if dry_run:
         _validate(list(candidates.values()), result)
     else:
@@ -109,32 +114,23 @@ def _json_type(value: Any) -> str:
     return names.get(type(value), "a number")
 
 
-def _already_stored(keys: list[str]) -> set[str]:
-    # Served by the partial unique index uniq_inbound_event_without_endpoint.
-    return set(
-        InboundEvent.objects.filter(endpoint__isnull=True, dedupe_key__in=keys).values_list(
-            "dedupe_key", flat=True
-        )
-    )
-
-
-def _validate(candidates: list[_Candidate], result: BackfillResult) -> None:
+def _validate(candidates: list[DumpedEvent], result: BackfillResult) -> None:
     stored = _already_stored([c.dedupe_key for c in candidates])
     for candidate in candidates:
         if candidate.dedupe_key in stored:
             result.duplicates += 1
             continue
         try:
-            archive.check_event(candidate.event.payload)
+            archive.check_event(candidate.payload)
         except archive.UnknownEventType:
             result.skipped += 1
         except archive.InvalidEvent as error:
-            result.failures.append(Failure(candidate.event, str(error)))
+            result.failures.append(Failure(candidate, str(error)))
         else:
             result.new_events += 1
 
 
-def _apply_resiliently(candidates: list[_Candidate], result: BackfillResult) -> None:
+def _apply_resiliently(candidates: list[DumpedEvent], result: BackfillResult) -> None:
     """Apply in one transaction; on an unexpected error, split to find the culprit."""
     if not candidates:
         return
@@ -147,7 +143,7 @@ def _apply_resiliently(candidates: list[_Candidate], result: BackfillResult) -> 
         if len(candidates) == 1:
             logger.warning("backfill: record failed to apply", exc_info=True)
             reason = f"failed to apply: {type(error).__name__}: {error}"
-            result.failures.append(Failure(candidates[0].event, reason[:1000]))
+            result.failures.append(Failure(candidates[0], reason[:1000]))
             return
         middle = len(candidates) // 2
         _apply_resiliently(candidates[:middle], result)
@@ -156,46 +152,31 @@ def _apply_resiliently(candidates: list[_Candidate], result: BackfillResult) -> 
     result.add(applied)
 
 
-def _apply(candidates: list[_Candidate]) -> BackfillResult:
+def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
     result = BackfillResult()
-    stored = _already_stored([c.dedupe_key for c in candidates])
-    fresh = [c for c in candidates if c.dedupe_key not in stored]
-    result.duplicates = len(candidates) - len(fresh)
-    if not fresh:
+    stored = _store(candidates)
+    result.duplicates = len(candidates) - len(stored)
+    if not stored:
         return result
-    now = timezone.now()
-    # Stored as processed up front; the few the normaliser skips or rejects
-    # are corrected below, which saves an UPDATE of every row.
-    rows = InboundEvent.objects.bulk_create(
+    fresh = [c for c in candidates if c.dedupe_key in stored]
+    applied = archive.apply_events(
         [
-            InboundEvent(
-                source=EventSource.BACKFILL,
-                dedupe_key=c.dedupe_key,
-                event_type=archive.event_type_of(c.event.payload),
-                customer_closer_id=_customer_id(c.event.payload),
-                raw_body=c.event.raw if c.event.raw is not None else canonical_json(c.event.payload),
-                status=EventStatus.PROCESSED,
-                attempts=1,
-                processed_at=now,
-            )
+            archive.IncomingEvent(payload=c.payload, inbound_event_id=stored[c.dedupe_key])
             for c in fresh
         ]
     )
-    applied = archive.apply_events(
-        [archive.IncomingEvent(payload=c.event.payload, inbound_event_id=row.pk) for c, row in zip(fresh, rows, strict=True)]
-    )
     rejected: list[int] = []
-    for candidate, row, outcome in zip(fresh, rows, applied.outcomes, strict=True):
+    for candidate, outcome in zip(fresh, applied.outcomes, strict=True):
         if outcome.status == archive.SKIPPED:
             result.skipped += 1
-            InboundEvent.objects.filter(pk=row.pk).update(
+            InboundEvent.objects.filter(pk=stored[candidate.dedupe_key]).update(
                 status=EventStatus.SKIPPED, last_error=outcome.reason
             )
         elif outcome.status == archive.INVALID:
             # Not archived, so not kept either: the errors file reports it and
             # a corrected dump can be backfilled later under the same key.
-            result.failures.append(Failure(candidate.event, outcome.reason))
-            rejected.append(row.pk)
+            result.failures.append(Failure(candidate, outcome.reason))
+            rejected.append(stored[candidate.dedupe_key])
         else:
             result.new_events += 1
     if rejected:
@@ -203,6 +184,99 @@ def _apply(candidates: list[_Candidate]) -> BackfillResult:
     result.new_conversations = applied.new_conversations
     result.new_messages = applied.new_messages
     return result
+
+
+def _store(candidates: list[DumpedEvent]) -> dict[str, int]:
+    """Insert the events not stored yet, as processed; return their ids by key.
+
+    Rows are stored as processed up front: the few the normaliser skips or
+    rejects are corrected afterwards, which saves an UPDATE of every row.
+    """
+    if use_copy(len(candidates)):
+        return _store_by_copy(candidates)
+    stored = _already_stored([c.dedupe_key for c in candidates])
+    fresh = [c for c in candidates if c.dedupe_key not in stored]
+    now = timezone.now()
+    rows = InboundEvent.objects.bulk_create(
+        [
+            InboundEvent(
+                source=EventSource.BACKFILL,
+                dedupe_key=c.dedupe_key,
+                event_type=archive.event_type_of(c.payload),
+                customer_closer_id=_customer_id(c.payload),
+                raw_body=_raw_body(c),
+                status=EventStatus.PROCESSED,
+                attempts=1,
+                processed_at=now,
+            )
+            for c in fresh
+        ]
+    )
+    return {row.dedupe_key: row.pk for row in rows}
+
+
+_STAGE = "webhooks_inboundevent_stage"
+_STAGE_COLUMNS = (
+    ("position", "integer"),
+    ("dedupe_key", "text"),
+    ("event_type", "text"),
+    ("customer_closer_id", "text"),
+    ("raw_body", "bytea"),
+)
+# ON CONFLICT .. DO NOTHING RETURNING: one statement tells which keys are new,
+# and a concurrent backfill of the same dump cannot make it fail.
+_INSERT_STAGED_EVENTS = f"""
+    INSERT INTO {InboundEvent._meta.db_table} (endpoint_id, source, received_at, dedupe_key,
+        event_type, customer_closer_id, raw_body, headers, status, attempts, last_error,
+        processed_at)
+    SELECT NULL, %(source)s, %(now)s, dedupe_key, event_type, customer_closer_id, raw_body,
+        '{{}}'::jsonb, %(status)s, 1, '', %(now)s
+    FROM {_STAGE} ORDER BY position
+    ON CONFLICT (dedupe_key) WHERE endpoint_id IS NULL DO NOTHING
+    RETURNING dedupe_key, id
+"""  # noqa: S608 (names only)
+
+
+def _store_by_copy(candidates: list[DumpedEvent]) -> dict[str, int]:
+    """The same on PostgreSQL by COPY: binding megabytes of raw bodies as
+    parameters costs more in Python than the database spends storing them."""
+    stage_rows(
+        stage=_STAGE,
+        columns=_STAGE_COLUMNS,
+        rows=(
+            (
+                position,
+                c.dedupe_key,
+                archive.event_type_of(c.payload),
+                _customer_id(c.payload),
+                _raw_body(c),
+            )
+            for position, c in enumerate(candidates)
+        ),
+    )
+    with connection.cursor() as cursor:
+        cursor.execute(
+            _INSERT_STAGED_EVENTS,
+            {
+                "source": EventSource.BACKFILL.value,
+                "status": EventStatus.PROCESSED.value,
+                "now": timezone.now(),
+            },
+        )
+        return dict(cursor.fetchall())
+
+
+def _already_stored(keys: list[str]) -> set[str]:
+    # Served by the partial unique index uniq_inbound_event_without_endpoint.
+    return set(
+        InboundEvent.objects.filter(endpoint__isnull=True, dedupe_key__in=keys).values_list(
+            "dedupe_key", flat=True
+        )
+    )
+
+
+def _raw_body(event: DumpedEvent) -> bytes:
+    return event.raw if event.raw is not None else canonical_json(event.payload)
 
 
 def _customer_id(payload: dict[str, Any]) -> str:
