@@ -19,6 +19,7 @@ import io
 import json
 import re
 import sys
+import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -116,60 +117,73 @@ def read_source(source: str) -> Iterator[Record | Unreadable]:
 
 def read_stream(stream: IO[bytes], name: str) -> Iterator[Record | Unreadable]:
     buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
-    if buffered.peek(2)[:2] == GZIP_MAGIC:
-        with gzip.GzipFile(fileobj=buffered, mode="rb") as unzipped:
-            yield from _read_plain(io.BufferedReader(unzipped, _PEEK_BYTES), name)  # type: ignore[arg-type]
+    if buffered.peek(2)[:2] != GZIP_MAGIC:
+        yield from _read_plain(buffered, name)
         return
-    yield from _read_plain(buffered, name)
+    position = Position(name, "line", 1)
+    try:
+        with gzip.GzipFile(fileobj=buffered, mode="rb") as unzipped:
+            for item in _read_plain(io.BufferedReader(unzipped, _PEEK_BYTES), name):  # type: ignore[arg-type]
+                position = item.position
+                yield item
+    except (EOFError, OSError, zlib.error) as error:
+        yield Unreadable(
+            position, f"compressed data is truncated or corrupt after this record: {error}"
+        )
 
 
 def _read_plain(stream: io.BufferedReader, name: str) -> Iterator[Record | Unreadable]:
-    head = _skip_blank(stream)
+    head, blank_lines = _skip_blank(stream)
     if head == b"":
         return  # an empty dump is a valid, empty dump
     if head == b"[":
         yield from _read_array(stream, name, "item")
     elif head == b"{":
-        yield from _read_object_or_lines(stream, name)
+        yield from _read_object_or_lines(stream, name, first_line=1 + blank_lines)
     else:
         yield Unreadable(
-            Position(name, "line", 1),
+            Position(name, "line", 1 + blank_lines),
             f"not a JSON array, object or NDJSON (starts with {head!r})",
         )
 
 
-def _skip_blank(stream: io.BufferedReader) -> bytes:
-    """Consume leading whitespace (and a BOM); return the first byte, unconsumed."""
+def _skip_blank(stream: io.BufferedReader) -> tuple[bytes, int]:
+    """Consume leading whitespace (and a BOM); return the first byte, unconsumed,
+    and how many line breaks were skipped (so NDJSON line numbers stay true)."""
+    newlines = 0
     while True:
         chunk = stream.peek(_PEEK_BYTES)
         if not chunk:
-            return b""
+            return b"", newlines
         stripped = chunk.lstrip(b" \t\r\n")
         if stripped.startswith(b"\xef\xbb\xbf"):
             stream.read(len(chunk) - len(stripped) + 3)
             continue
-        stream.read(len(chunk) - len(stripped))
+        skipped = stream.read(len(chunk) - len(stripped))
+        newlines += skipped.count(b"\n")
         if stripped:
-            return stripped[:1]
+            return stripped[:1], newlines
 
 
-def _read_object_or_lines(stream: io.BufferedReader, name: str) -> Iterator[Record | Unreadable]:
+def _read_object_or_lines(
+    stream: io.BufferedReader, name: str, *, first_line: int
+) -> Iterator[Record | Unreadable]:
     """``{`` starts either NDJSON or a ``{"events": [...]}`` object."""
     if _WRAPPED_START.match(stream.peek(_PEEK_BYTES)):
         yield from _read_array(stream, name, "events.item")
         return
     # Read the first line (bounded, so a minified giant object cannot fill
     # memory), decide, then put it back in front of the rest of the stream.
-    first_line = stream.readline(_FIRST_LINE_LIMIT)
-    replayed = io.BufferedReader(_Prefixed(first_line, stream), _PEEK_BYTES)
+    opening = stream.readline(_FIRST_LINE_LIMIT)
+    replayed = io.BufferedReader(_Prefixed(opening, stream), _PEEK_BYTES)
     try:
-        first = json.loads(first_line)
+        first = json.loads(opening)
     except ValueError:
         first = None
     if isinstance(first, dict) and not (
         isinstance(first.get("events"), list) and "eventType" not in first
     ):
-        yield from _read_lines(replayed, name)
+        yield from _read_lines(replayed, name, first_line=first_line)
     else:
         # A pretty-printed object: it must carry an events array at its top
         # level (other keys, e.g. export metadata, may come first).
@@ -197,9 +211,11 @@ class _Prefixed(io.RawIOBase):
         return len(data)
 
 
-def _read_lines(stream: io.BufferedReader, name: str) -> Iterator[Record | Unreadable]:
+def _read_lines(
+    stream: io.BufferedReader, name: str, *, first_line: int
+) -> Iterator[Record | Unreadable]:
     """NDJSON: each line stands alone, so a bad line is reported and skipped."""
-    for number, line in enumerate(stream, start=1):
+    for number, line in enumerate(stream, start=first_line):
         if not line.strip():
             continue
         try:
