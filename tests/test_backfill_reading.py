@@ -107,7 +107,7 @@ def test_invalid_json_inside_an_array_keeps_what_came_before_and_stops_the_file(
 def test_a_truncated_gzip_file_keeps_what_came_before():
     events = [
         {"eventType": "ThreadCreatedEvent", "n": n, "noise": random.randbytes(40).hex()}
-        for n in range(500)
+        for n in range(5000)
     ]
     data = gzip.compress(ndjson(events))[:-2000]
 
