@@ -116,14 +116,16 @@ def read_source(source: str) -> Iterator[Record | Unreadable]:
 
 
 def read_stream(stream: IO[bytes], name: str) -> Iterator[Record | Unreadable]:
-    buffered = stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)  # type: ignore[arg-type]
+    buffered: io.BufferedReader[Any] = (
+        stream if isinstance(stream, io.BufferedReader) else io.BufferedReader(stream)
+    )
     if buffered.peek(2)[:2] != GZIP_MAGIC:
         yield from _read_plain(buffered, name)
         return
     position = Position(name, "line", 1)
     try:
         with gzip.GzipFile(fileobj=buffered, mode="rb") as unzipped:
-            for item in _read_plain(io.BufferedReader(unzipped, _PEEK_BYTES), name):  # type: ignore[arg-type]
+            for item in _read_plain(io.BufferedReader(unzipped, _PEEK_BYTES), name):
                 position = item.position
                 yield item
     except (EOFError, OSError, zlib.error) as error:
@@ -132,7 +134,7 @@ def read_stream(stream: IO[bytes], name: str) -> Iterator[Record | Unreadable]:
         )
 
 
-def _read_plain(stream: io.BufferedReader, name: str) -> Iterator[Record | Unreadable]:
+def _read_plain(stream: "io.BufferedReader[Any]", name: str) -> Iterator[Record | Unreadable]:
     head, blank_lines = _skip_blank(stream)
     if head == b"":
         return  # an empty dump is a valid, empty dump
@@ -147,7 +149,7 @@ def _read_plain(stream: io.BufferedReader, name: str) -> Iterator[Record | Unrea
         )
 
 
-def _skip_blank(stream: io.BufferedReader) -> tuple[bytes, int]:
+def _skip_blank(stream: "io.BufferedReader[Any]") -> tuple[bytes, int]:
     """Consume leading whitespace (and a BOM); return the first byte, unconsumed,
     and how many line breaks were skipped (so NDJSON line numbers stay true)."""
     newlines = 0
@@ -166,7 +168,7 @@ def _skip_blank(stream: io.BufferedReader) -> tuple[bytes, int]:
 
 
 def _read_object_or_lines(
-    stream: io.BufferedReader, name: str, *, first_line: int
+    stream: "io.BufferedReader[Any]", name: str, *, first_line: int
 ) -> Iterator[Record | Unreadable]:
     """``{`` starts either NDJSON or a ``{"events": [...]}`` object."""
     if _WRAPPED_START.match(stream.peek(_PEEK_BYTES)):
@@ -193,7 +195,7 @@ def _read_object_or_lines(
 class _Prefixed(io.RawIOBase):
     """``prefix`` followed by the rest of ``stream``, as one readable stream."""
 
-    def __init__(self, prefix: bytes, stream: io.BufferedReader) -> None:
+    def __init__(self, prefix: bytes, stream: "io.BufferedReader[Any]") -> None:
         self._prefix = memoryview(prefix)
         self._stream = stream
 
@@ -212,7 +214,7 @@ class _Prefixed(io.RawIOBase):
 
 
 def _read_lines(
-    stream: io.BufferedReader, name: str, *, first_line: int
+    stream: "io.BufferedReader[Any]", name: str, *, first_line: int
 ) -> Iterator[Record | Unreadable]:
     """NDJSON: each line stands alone, so a bad line is reported and skipped."""
     for number, line in enumerate(stream, start=first_line):
@@ -234,7 +236,7 @@ def _read_lines(
 
 
 def _read_array(
-    stream: io.BufferedReader, name: str, prefix: str, *, require_found: bool = False
+    stream: "io.BufferedReader[Any]", name: str, prefix: str, *, require_found: bool = False
 ) -> Iterator[Record | Unreadable]:
     """Stream the elements of an array with ijson; stop the file at a syntax error."""
     index = 0

@@ -318,8 +318,10 @@ def conversation_key(
 def _reconcile_conversations(customer_ids: list[int]) -> tuple[int, dict[tuple[Any, ...], int]]:
     """Make each customer's conversation rows equal the walk over all their events.
 
-    Returns how many conversation rows were created, and every row's id by
-    its ``conversation_key``.
+    Returns how many conversations are new (rows created, less the open rows
+    they replace: an open conversation whose created event now pairs with a
+    closed one is the same conversation under a new key), and every row's
+    id by its ``conversation_key``.
     """
     ledger: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in (
@@ -394,7 +396,7 @@ def _reconcile_conversations(customer_ids: list[int]) -> tuple[int, dict[tuple[A
             customer_id=customer_id, closer_id=closer_id, created_ms=created_ms, closed_ms=closed_ms
         )
         ids[key] = pk
-    return len(to_create), ids
+    return len(to_create) - len(stale), ids
 
 
 _CONVERSATION_STAGE = "conversations_conversation_stage"

@@ -4,6 +4,7 @@ import gzip
 import io
 import json
 import random
+from collections.abc import Sequence
 
 import pytest
 
@@ -27,7 +28,7 @@ def payloads(items: list[Record | Unreadable]) -> list[object]:
     return [item.payload for item in items if isinstance(item, Record)]
 
 
-def ndjson(events: list[object]) -> bytes:
+def ndjson(events: Sequence[object]) -> bytes:
     return b"".join(json.dumps(e).encode() + b"\n" for e in events)
 
 

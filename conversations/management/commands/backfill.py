@@ -193,7 +193,8 @@ class _Report:
             entry = {**position.as_dict(), "reason": reason}
             if record is not None:
                 entry["record"] = record
-            self.errors_file.write(json.dumps(entry, ensure_ascii=False) + "\n")
+            # ASCII escapes: a bad record may hold text UTF-8 cannot encode.
+            self.errors_file.write(json.dumps(entry) + "\n")
         if self.errors <= ERRORS_SHOWN:
             self.command.stderr.write(f"{position}: {reason}")
         elif self.errors == ERRORS_SHOWN + 1 and not self.errors_file:
