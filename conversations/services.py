@@ -128,9 +128,9 @@ def _apply_parsed(parsed: list[tuple[ParsedEvent, IncomingEvent]], result: Batch
     )
     _record_ledger(parsed, customers, advisers)
     customer_ids = sorted({customers[event.customer.closer_id].pk for event, _ in parsed})
-    created, conversation_ids = _reconcile_conversations(customer_ids)
-    result.new_conversations += created
-    result.new_messages += _insert_messages(parsed, customers, conversation_ids)
+    reconciled = _reconcile_conversations(customer_ids)
+    result.new_conversations += reconciled.new
+    result.new_messages += _insert_messages(parsed, customers, reconciled)
 
 
 # --- Customers and advisers ------------------------------------------------------
@@ -315,13 +315,19 @@ def conversation_key(
     return (customer_id, CREATED, created_ms)
 
 
-def _reconcile_conversations(customer_ids: list[int]) -> tuple[int, dict[tuple[Any, ...], int]]:
+@dataclass(frozen=True)
+class _Reconciled:
+    new: int  # conversations that did not exist before
+    ids: dict[tuple[Any, ...], int]  # every row's id by its conversation_key
+    created_ids: set[int]  # rows inserted by this batch (so without messages yet)
+
+
+def _reconcile_conversations(customer_ids: list[int]) -> _Reconciled:
     """Make each customer's conversation rows equal the walk over all their events.
 
-    Returns how many conversations are new (rows created, less the open rows
-    they replace: an open conversation whose created event now pairs with a
-    closed one is the same conversation under a new key), and every row's
-    id by its ``conversation_key``.
+    A conversation is new when its row is created, unless it replaces an
+    open row: an open conversation whose created event now pairs with a
+    closed one is the same conversation under a new key.
     """
     ledger: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in (
@@ -396,7 +402,9 @@ def _reconcile_conversations(customer_ids: list[int]) -> tuple[int, dict[tuple[A
             customer_id=customer_id, closer_id=closer_id, created_ms=created_ms, closed_ms=closed_ms
         )
         ids[key] = pk
-    return len(to_create) - len(stale), ids
+    return _Reconciled(
+        new=len(to_create) - len(stale), ids=ids, created_ids={row[0] for row in created}
+    )
 
 
 _CONVERSATION_STAGE = "conversations_conversation_stage"
@@ -527,14 +535,14 @@ _MESSAGE_STAGE_COLUMNS = tuple(
 def _insert_messages(
     parsed: list[tuple[ParsedEvent, IncomingEvent]],
     customers: dict[str, Customer],
-    conversation_ids: dict[tuple[Any, ...], int],
+    reconciled: _Reconciled,
 ) -> int:
     """Store the closed events' transcripts; return how many messages were new."""
     rows: dict[tuple[int, str], tuple[Any, ...]] = {}
     for event, _ in parsed:
         if event.kind != CLOSED or not event.messages:
             continue
-        conversation_id = conversation_ids[
+        conversation_id = reconciled.ids[
             conversation_key(
                 customer_id=customers[event.customer.closer_id].pk,
                 closer_id=event.conversation_ref,
@@ -557,7 +565,7 @@ def _insert_messages(
     if not rows:
         return 0
     if use_copy(len(rows)):
-        _copy_messages(rows.values())
+        _copy_messages(rows.values(), reconciled.created_ids)
     else:
         Message.objects.bulk_create(
             [
@@ -578,13 +586,30 @@ def _insert_messages(
     return _refresh_message_summaries(sorted({row[0] for row in rows.values()}))
 
 
-def _copy_messages(rows: Iterable[tuple[Any, ...]]) -> None:
-    """Stage the rows by COPY, then insert those not stored yet."""
-    stage_rows(stage=_MESSAGE_STAGE, columns=_MESSAGE_STAGE_COLUMNS, rows=rows)
-    with connection.cursor() as cursor:
-        cursor.execute(_INSERT_STAGED_MESSAGES)
+def _copy_messages(rows: Iterable[tuple[Any, ...]], created_ids: set[int]) -> None:
+    """COPY the messages of conversations this batch created straight into
+    the table (they cannot conflict: the rows are deduplicated above and the
+    conversation had no messages before); stage the rest and insert those not
+    stored yet. INSERT .. ON CONFLICT costs several times a plain COPY, and in
+    a backfill nearly every message belongs to a conversation just created.
+    """
+    fresh: list[tuple[Any, ...]] = []
+    known: list[tuple[Any, ...]] = []
+    for row in rows:
+        (fresh if row[0] in created_ids else known).append(row)
+    if fresh:
+        with connection.cursor() as cursor, cursor.cursor.copy(_COPY_MESSAGES) as copy:
+            for row in fresh:
+                copy.write_row((*row[:6], ms_to_datetime(row[6]), row[7]))
+    if known:
+        stage_rows(stage=_MESSAGE_STAGE, columns=_MESSAGE_STAGE_COLUMNS, rows=known)
+        with connection.cursor() as cursor:
+            cursor.execute(_INSERT_STAGED_MESSAGES)
 
 
+_COPY_MESSAGES = "COPY {table} ({columns}) FROM STDIN".format(
+    table=Message._meta.db_table, columns=", ".join(_MESSAGE_COLUMNS).replace("sent_ms", "sent_at")
+)
 # Epoch milliseconds to timestamptz in exact integer arithmetic.
 _SENT_AT = "TIMESTAMPTZ 'epoch' + sent_ms * INTERVAL '1 millisecond'"
 _INSERT_STAGED_MESSAGES = (
