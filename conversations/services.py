@@ -128,9 +128,10 @@ def _apply_parsed(parsed: list[tuple[ParsedEvent, IncomingEvent]], result: Batch
     )
     _record_ledger(parsed, customers, advisers)
     customer_ids = sorted({customers[event.customer.closer_id].pk for event, _ in parsed})
-    reconciled = _reconcile_conversations(customer_ids)
+    transcripts = _transcripts(parsed, customers)
+    reconciled = _reconcile_conversations(customer_ids, transcripts)
     result.new_conversations += reconciled.new
-    result.new_messages += _insert_messages(parsed, customers, reconciled)
+    result.new_messages += _insert_messages(transcripts, reconciled)
 
 
 # --- Customers and advisers ------------------------------------------------------
@@ -322,12 +323,17 @@ class _Reconciled:
     created_ids: set[int]  # rows inserted by this batch (so without messages yet)
 
 
-def _reconcile_conversations(customer_ids: list[int]) -> _Reconciled:
+def _reconcile_conversations(
+    customer_ids: list[int], transcripts: "dict[tuple[Any, ...], _Transcript]"
+) -> _Reconciled:
     """Make each customer's conversation rows equal the walk over all their events.
 
     A conversation is new when its row is created, unless it replaces an
     open row: an open conversation whose created event now pairs with a
-    closed one is the same conversation under a new key.
+    closed one is the same conversation under a new key. A row created here
+    gets its message count and preview from this batch's transcript (a
+    closed event is new to the archive when its row is), which saves
+    recounting it once its messages are in.
     """
     ledger: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for row in (
@@ -373,7 +379,9 @@ def _reconcile_conversations(customer_ids: list[int]) -> _Reconciled:
     for key, wanted in desired.items():
         row = existing.get(key)
         if row is None:
-            to_create.append(wanted)
+            transcript = transcripts.get(key)
+            count, preview = transcript.summary() if transcript else (0, "")
+            to_create.append({**wanted, "message_count": count, "preview": preview})
             continue
         if any(getattr(row, name) != wanted[name] for name in _CONVERSATION_FIELDS):
             for name in _CONVERSATION_FIELDS:
@@ -421,10 +429,12 @@ _CONVERSATION_STAGE_COLUMNS = (
     ("closed_event_ms", "bigint"),
     ("created_event_missing", "boolean"),
     ("visitor_context", "jsonb"),
+    ("message_count", "integer"),
+    ("preview", "text"),
 )
 _INSERT_STAGED_CONVERSATIONS = """
-    INSERT INTO {table} ({columns}, message_count, preview, created_at, updated_at)
-    SELECT {columns}, 0, '', %s, %s FROM {stage} ORDER BY position
+    INSERT INTO {table} ({columns}, created_at, updated_at)
+    SELECT {columns}, %s, %s FROM {stage} ORDER BY position
     RETURNING id, customer_id, closer_id, created_event_ms, closed_event_ms
 """.format(  # noqa: S608 (names only, no values)
     table=Conversation._meta.db_table,
@@ -532,17 +542,36 @@ _MESSAGE_STAGE_COLUMNS = tuple(
 )
 
 
-def _insert_messages(
-    parsed: list[tuple[ParsedEvent, IncomingEvent]],
-    customers: dict[str, Customer],
-    reconciled: _Reconciled,
-) -> int:
-    """Store the closed events' transcripts; return how many messages were new."""
-    rows: dict[tuple[int, str], tuple[Any, ...]] = {}
+class _Transcript(dict[str, tuple[Any, ...]]):
+    """One conversation's messages in this batch, by fingerprint, in order:
+    (role, author id, author email, author phone, text, sent ms, fingerprint).
+
+    A re-delivered message replaces its earlier copy in place (same identity,
+    so the same row) and keeps its position.
+    """
+
+    def summary(self) -> tuple[int, str]:
+        """Message count and preview, as ``_refresh_message_summaries`` computes
+        them: the first customer message by (time, insertion order), else the
+        first message, cut to 200 characters."""
+        order = {fingerprint: index for index, fingerprint in enumerate(self)}
+        first = min(
+            self.values(),
+            key=lambda row: (row[0] != MessageRole.CUSTOMER, row[5], order[row[6]]),
+            default=None,
+        )
+        return len(self), (first[4][:200] if first else "")
+
+
+def _transcripts(
+    parsed: list[tuple[ParsedEvent, IncomingEvent]], customers: dict[str, Customer]
+) -> dict[tuple[Any, ...], _Transcript]:
+    """The closed events' messages, by the ``conversation_key`` they belong to."""
+    transcripts: dict[tuple[Any, ...], _Transcript] = defaultdict(_Transcript)
     for event, _ in parsed:
         if event.kind != CLOSED or not event.messages:
             continue
-        conversation_id = reconciled.ids[
+        transcript = transcripts[
             conversation_key(
                 customer_id=customers[event.customer.closer_id].pk,
                 closer_id=event.conversation_ref,
@@ -552,8 +581,7 @@ def _insert_messages(
         ]
         for message in event.messages:
             fingerprint = message.fingerprint
-            rows[(conversation_id, fingerprint)] = (
-                conversation_id,
+            transcript[fingerprint] = (
                 message.author_role,
                 message.author_closer_id,
                 message.author_email,
@@ -562,10 +590,25 @@ def _insert_messages(
                 message.sent_ms,
                 fingerprint,
             )
-    if not rows:
-        return 0
-    if use_copy(len(rows)):
-        _copy_messages(rows.values(), reconciled.created_ids)
+    return transcripts
+
+
+def _insert_messages(
+    transcripts: dict[tuple[Any, ...], _Transcript], reconciled: _Reconciled
+) -> int:
+    """Store the transcripts; return how many messages were new.
+
+    Conversations created by this batch already carry their count and
+    preview; the others are recounted once their new messages are in.
+    """
+    fresh_rows: list[tuple[Any, ...]] = []
+    known_rows: list[tuple[Any, ...]] = []
+    for key, transcript in transcripts.items():
+        conversation_id = reconciled.ids[key]
+        rows = fresh_rows if conversation_id in reconciled.created_ids else known_rows
+        rows.extend((conversation_id, *row) for row in transcript.values())
+    if use_copy(len(fresh_rows) + len(known_rows)):
+        _copy_messages(fresh_rows, known_rows)
     else:
         Message.objects.bulk_create(
             [
@@ -579,24 +622,22 @@ def _insert_messages(
                     sent_at=ms_to_datetime(row[6]),
                     fingerprint=row[7],
                 )
-                for row in rows.values()
+                for row in [*fresh_rows, *known_rows]
             ],
             ignore_conflicts=True,
         )
-    return _refresh_message_summaries(sorted({row[0] for row in rows.values()}))
+    if not known_rows:
+        return len(fresh_rows)
+    return len(fresh_rows) + _refresh_message_summaries(sorted({row[0] for row in known_rows}))
 
 
-def _copy_messages(rows: Iterable[tuple[Any, ...]], created_ids: set[int]) -> None:
+def _copy_messages(fresh: list[tuple[Any, ...]], known: list[tuple[Any, ...]]) -> None:
     """COPY the messages of conversations this batch created straight into
-    the table (they cannot conflict: the rows are deduplicated above and the
-    conversation had no messages before); stage the rest and insert those not
-    stored yet. INSERT .. ON CONFLICT costs several times a plain COPY, and in
-    a backfill nearly every message belongs to a conversation just created.
+    the table: they cannot conflict (deduplicated above, and the conversation
+    had no messages before). Stage the rest and insert those not stored yet.
+    INSERT .. ON CONFLICT costs several times a plain COPY, and in a backfill
+    nearly every message belongs to a conversation just created.
     """
-    fresh: list[tuple[Any, ...]] = []
-    known: list[tuple[Any, ...]] = []
-    for row in rows:
-        (fresh if row[0] in created_ids else known).append(row)
     if fresh:
         with connection.cursor() as cursor, cursor.cursor.copy(_COPY_MESSAGES) as copy:
             for row in fresh:

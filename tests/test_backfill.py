@@ -320,3 +320,26 @@ def test_messages_survive_the_copy_path_exactly(tmp_path, monkeypatch):
     assert stored.text == text
     assert stored.sent_at.isoformat() == "2019-06-10T14:40:13.051000+00:00"
     assert Conversation.objects.get().preview == text
+
+
+@pytest.mark.parametrize("copy_threshold", [1, 10**9])
+def test_count_and_preview_are_the_same_whether_a_history_arrives_whole_or_in_parts(
+    monkeypatch, copy_threshold
+):
+    monkeypatch.setattr(bulk, "COPY_THRESHOLD", copy_threshold)
+    history = [
+        message("ADVISER", "Dzień dobry!", 1_000, author_id="a1"),
+        message("CUSTOMER", "Pierwsza", 2_000),
+        message("CUSTOMER", "Tie, later in the list", 3_000),
+        message("CUSTOMER", "Tie, earlier in the list", 3_000),
+    ]
+    whole = closed_event("c1", 9_000, messages=history)
+    apply_events([IncomingEvent(payload=whole)])
+    at_once = Conversation.objects.values("message_count", "preview").get()
+    empty_the_archive()
+
+    for part in (history[2:], history[:1], history):
+        apply_events([IncomingEvent(payload=closed_event("c1", 9_000, messages=part))])
+
+    assert Conversation.objects.values("message_count", "preview").get() == at_once
+    assert at_once == {"message_count": 4, "preview": "Pierwsza"}
