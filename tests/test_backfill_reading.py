@@ -179,3 +179,16 @@ def test_gzip_is_told_from_the_content_not_the_name(tmp_path):
     path.write_bytes(gzip.compress(ndjson(EVENTS)))
 
     assert payloads(list(read_source(str(path)))) == EVENTS
+
+
+def test_batches_are_cut_by_events_or_by_messages_whichever_comes_first(tmp_path, monkeypatch):
+    from conversations.management.commands import backfill
+
+    monkeypatch.setattr(backfill, "MAX_BATCH_MESSAGES", 5)
+    long_event = {"eventType": "ThreadClosedEvent", "messageHistory": [{}] * 3}
+    path = tmp_path / "dump.ndjson"
+    path.write_bytes(ndjson([long_event] * 5 + [{"eventType": "ThreadCreatedEvent"}] * 5))
+
+    sizes = [len(batch.events) for batch in backfill._batches([str(path)], size=4)]
+
+    assert sizes == [2, 2, 4, 2]
