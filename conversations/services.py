@@ -63,10 +63,12 @@ __all__ = [
     "EventOutcome",
     "IncomingEvent",
     "InvalidEvent",
+    "PreparedEvent",
     "UnknownEventType",
     "apply_events",
     "check_event",
     "event_type_of",
+    "prepare_event",
 ]
 
 APPLIED = "applied"
@@ -75,15 +77,42 @@ INVALID = "invalid"
 
 
 @dataclass(frozen=True)
-class IncomingEvent:
-    payload: Any
-    inbound_event_id: int | None = None
-
-
-@dataclass(frozen=True)
 class EventOutcome:
     status: str  # APPLIED, SKIPPED or INVALID
     reason: str = ""
+
+
+@dataclass(frozen=True)
+class PreparedEvent:
+    """A payload read ahead of applying it (see ``prepare_event``)."""
+
+    parsed: ParsedEvent | None  # None when the outcome is SKIPPED or INVALID
+    outcome: EventOutcome
+    fingerprints: tuple[str, ...] = ()  # of parsed.messages, in order
+
+
+@dataclass(frozen=True)
+class IncomingEvent:
+    payload: Any
+    inbound_event_id: int | None = None
+    # prepare_event(payload), when the caller did it ahead; else done here.
+    prepared: PreparedEvent | None = None
+
+
+def prepare_event(payload: Any) -> PreparedEvent:
+    """Parse a payload and fingerprint its messages.
+
+    Pure CPU and no database: the backfill runs it on its reading thread, so
+    it overlaps the database's work on the previous batch.
+    """
+    try:
+        parsed = parse_event(payload)
+    except UnknownEventType as error:
+        return PreparedEvent(None, EventOutcome(SKIPPED, str(error)))
+    except InvalidEvent as error:
+        return PreparedEvent(None, EventOutcome(INVALID, str(error)))
+    fingerprints = tuple(message.fingerprint for message in parsed.messages)
+    return PreparedEvent(parsed, EventOutcome(APPLIED), fingerprints)
 
 
 @dataclass
@@ -109,21 +138,24 @@ def apply_events(events: Sequence[IncomingEvent]) -> BatchResult:
     """
     result = BatchResult()
     parsed: list[tuple[ParsedEvent, IncomingEvent]] = []
+    fingerprints: list[tuple[str, ...]] = []
     for incoming in events:
-        try:
-            parsed.append((parse_event(incoming.payload), incoming))
-            result.outcomes.append(EventOutcome(APPLIED))
-        except UnknownEventType as error:
-            result.outcomes.append(EventOutcome(SKIPPED, str(error)))
-        except InvalidEvent as error:
-            result.outcomes.append(EventOutcome(INVALID, str(error)))
+        prepared = incoming.prepared or prepare_event(incoming.payload)
+        result.outcomes.append(prepared.outcome)
+        if prepared.parsed is not None:
+            parsed.append((prepared.parsed, incoming))
+            fingerprints.append(prepared.fingerprints)
     if parsed:
         with transaction.atomic():
-            _apply_parsed(parsed, result)
+            _apply_parsed(parsed, fingerprints, result)
     return result
 
 
-def _apply_parsed(parsed: list[tuple[ParsedEvent, IncomingEvent]], result: BatchResult) -> None:
+def _apply_parsed(
+    parsed: list[tuple[ParsedEvent, IncomingEvent]],
+    fingerprints: list[tuple[str, ...]],
+    result: BatchResult,
+) -> None:
     customers = _upsert_people(
         Customer, [(event.customer, event.occurred_ms) for event, _ in parsed]
     )
@@ -133,7 +165,7 @@ def _apply_parsed(parsed: list[tuple[ParsedEvent, IncomingEvent]], result: Batch
     )
     _record_ledger(parsed, customers, advisers)
     customer_ids = sorted({customers[event.customer.closer_id].pk for event, _ in parsed})
-    transcripts = _transcripts(parsed, customers)
+    transcripts = _transcripts(parsed, fingerprints, customers)
     reconciled = _reconcile_conversations(customer_ids, transcripts)
     result.new_conversations += reconciled.new
     result.new_messages += _insert_messages(transcripts, reconciled)
@@ -569,11 +601,13 @@ class _Transcript(dict[str, tuple[Any, ...]]):
 
 
 def _transcripts(
-    parsed: list[tuple[ParsedEvent, IncomingEvent]], customers: dict[str, Customer]
+    parsed: list[tuple[ParsedEvent, IncomingEvent]],
+    fingerprints: list[tuple[str, ...]],
+    customers: dict[str, Customer],
 ) -> dict[tuple[Any, ...], _Transcript]:
     """The closed events' messages, by the ``conversation_key`` they belong to."""
     transcripts: dict[tuple[Any, ...], _Transcript] = defaultdict(_Transcript)
-    for event, _ in parsed:
+    for (event, _), event_fingerprints in zip(parsed, fingerprints, strict=True):
         if event.kind != CLOSED or not event.messages:
             continue
         transcript = transcripts[
@@ -584,8 +618,7 @@ def _transcripts(
                 closed_ms=event.occurred_ms,
             )
         ]
-        for message in event.messages:
-            fingerprint = message.fingerprint
+        for message, fingerprint in zip(event.messages, event_fingerprints, strict=True):
             transcript[fingerprint] = (
                 message.author_role,
                 message.author_closer_id,

@@ -38,17 +38,20 @@ class DumpedEvent:
     raw: bytes | None  # the record's bytes as read, when the dump gives them
     dedupe_key: str  # empty when ``problem`` is set
     problem: str  # why it is not even an event; empty when it is one
+    prepared: archive.PreparedEvent | None  # parsed ahead; None when ``problem`` is set
 
 
 def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None) -> DumpedEvent:
-    """Screen one record and compute its dedupe key.
+    """Screen one record, compute its dedupe key and parse it.
 
     Pure CPU and no database, so the backfill command runs it on its reading
     thread while the database works on the previous batch.
     """
     problem = _screen(payload)
-    key = "" if problem else dedupe_key_for(payload=payload, headers={})
-    return DumpedEvent(payload, position, raw, key, problem)
+    if problem:
+        return DumpedEvent(payload, position, raw, "", problem, None)
+    key = dedupe_key_for(payload=payload, headers={})
+    return DumpedEvent(payload, position, raw, key, "", archive.prepare_event(payload))
 
 
 @dataclass(frozen=True)
@@ -120,12 +123,11 @@ def _validate(candidates: list[DumpedEvent], result: BackfillResult) -> None:
         if candidate.dedupe_key in stored:
             result.duplicates += 1
             continue
-        try:
-            archive.check_event(candidate.payload)
-        except archive.UnknownEventType:
+        outcome = (candidate.prepared or archive.prepare_event(candidate.payload)).outcome
+        if outcome.status == archive.SKIPPED:
             result.skipped += 1
-        except archive.InvalidEvent as error:
-            result.failures.append(Failure(candidate, str(error)))
+        elif outcome.status == archive.INVALID:
+            result.failures.append(Failure(candidate, outcome.reason))
         else:
             result.new_events += 1
 
@@ -161,7 +163,9 @@ def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
     fresh = [c for c in candidates if c.dedupe_key in stored]
     applied = archive.apply_events(
         [
-            archive.IncomingEvent(payload=c.payload, inbound_event_id=stored[c.dedupe_key])
+            archive.IncomingEvent(
+                payload=c.payload, inbound_event_id=stored[c.dedupe_key], prepared=c.prepared
+            )
             for c in fresh
         ]
     )
