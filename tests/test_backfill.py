@@ -343,3 +343,17 @@ def test_count_and_preview_are_the_same_whether_a_history_arrives_whole_or_in_pa
 
     assert Conversation.objects.values("message_count", "preview").get() == at_once
     assert at_once == {"message_count": 4, "preview": "Pierwsza"}
+
+
+def test_a_record_nested_too_deeply_to_encode_is_an_error_not_the_end_of_the_run(tmp_path):
+    deep = '{"eventType": "ThreadCreatedEvent", "nested": ' * 5000 + "{}" + "}" * 5000
+    path = tmp_path / "dump.json"
+    path.write_text(f"[{deep}, {json.dumps(created_event('c1', 1))}]")
+    errors = tmp_path / "errors.ndjson"
+
+    with pytest.raises(CommandError, match="1 record"):
+        backfill(path, "--errors", errors)
+
+    assert Customer.objects.get().closer_id == "c1"
+    (reported,) = [json.loads(line) for line in errors.read_text().splitlines()]
+    assert reported["index"] == 0

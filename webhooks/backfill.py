@@ -50,8 +50,17 @@ def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None
     problem = _screen(payload)
     if problem:
         return DumpedEvent(payload, position, raw, "", problem, None)
-    key = dedupe_key_for(payload=payload, headers={})
-    return DumpedEvent(payload, position, raw, key, "", archive.prepare_event(payload))
+    try:
+        key = dedupe_key_for(payload=payload, headers={})
+    except (ValueError, RecursionError) as error:  # e.g. nested thousands deep
+        return DumpedEvent(payload, position, raw, "", f"cannot be encoded: {error}", None)
+    try:
+        prepared: archive.PreparedEvent | None = archive.prepare_event(payload)
+    except Exception:
+        # Parsed again when applied, where a failure is pinned on this record
+        # alone instead of ending the reading thread and the run.
+        prepared = None
+    return DumpedEvent(payload, position, raw, key, "", prepared)
 
 
 @dataclass(frozen=True)

@@ -200,10 +200,12 @@ class _Report:
         self.errors += 1
         if self.errors_file:
             entry = {**position.as_dict(), "reason": reason}
-            if record is not None:
-                entry["record"] = record
-            # ASCII escapes: a bad record may hold text UTF-8 cannot encode.
-            self.errors_file.write(json.dumps(entry) + "\n")
+            try:
+                # ASCII escapes: a bad record may hold text UTF-8 cannot encode.
+                line = json.dumps({**entry, "record": record} if record is not None else entry)
+            except (ValueError, RecursionError):
+                line = json.dumps(entry)  # the record itself cannot be written back
+            self.errors_file.write(line + "\n")
         if self.errors <= ERRORS_SHOWN:
             self.command.stderr.write(f"{position}: {reason}")
         elif self.errors == ERRORS_SHOWN + 1 and not self.errors_file:
