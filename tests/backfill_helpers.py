@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-import pytest
 from django.core.management import call_command
 
 from bench.make_dump import DumpShape, events
@@ -83,8 +82,3 @@ def empty_the_archive() -> None:
     Customer.objects.all().delete()
     Adviser.objects.all().delete()
     InboundEvent.objects.all().delete()
-
-
-@pytest.fixture
-def dump_dir(tmp_path: Path) -> Path:
-    return tmp_path
