@@ -1,0 +1,239 @@
+"""``manage.py backfill PATH [PATH ...]``: load dumps of Closer events.
+
+Each PATH is a dump file, a directory of them, or ``-`` for standard input.
+Events go through the webhooks' inbox and the same normaliser, a batch per
+transaction, so the archive ends as if Closer had delivered them, and a
+second run adds nothing.
+"""
+
+import gc
+import json
+import queue
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from typing import IO, Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+from tqdm import tqdm
+
+from conversations.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
+from webhooks.backfill import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
+
+# Chosen by measurement (docs/benchmarks.md): from 2000 events larger
+# batches hardly go faster, and peak RSS stays near 190 MB.
+DEFAULT_BATCH_SIZE = 2000
+# Memory follows messages more than events: a batch of long transcripts is
+# cut early, so peak RSS stays bounded whatever the dump holds.
+MAX_BATCH_MESSAGES = 40_000
+ERRORS_SHOWN = 20
+# Each collection rescans the batch read ahead (~0.1 s for 2000 events).
+GC_EVERY_BATCHES = 10
+
+
+class Command(BaseCommand):
+    help = (
+        "Load dumps of Closer events (JSON array, {events: [...]}, NDJSON; .gz) into the archive."
+    )
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="file, directory, or -")
+        parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE)
+        parser.add_argument("--errors", metavar="FILE", help="write bad records here as NDJSON")
+        parser.add_argument(
+            "--dry-run", action="store_true", help="parse and validate, write nothing"
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if options["batch_size"] < 1:
+            raise CommandError("--batch-size must be at least 1")
+        try:
+            sources = expand_paths(options["paths"])
+        except DumpNotFound as error:
+            raise CommandError(str(error)) from None
+        errors_file = open(options["errors"], "w", encoding="utf-8") if options["errors"] else None  # noqa: SIM115
+        report = _Report(self, errors_file)
+        progress = tqdm(
+            unit=" events",
+            unit_scale=True,
+            disable=options["no_progress"] or not sys.stderr.isatty(),
+            file=sys.stderr,
+            dynamic_ncols=True,
+        )
+        started = time.monotonic()
+        try:
+            with _collecting_garbage_between_batches():
+                for number, batch in enumerate(_read_ahead(sources, options["batch_size"])):
+                    report.read += batch.read
+                    for unreadable in batch.unreadable:
+                        report.error(unreadable.position, unreadable.reason)
+                    result = backfill_events(events=batch.events, dry_run=options["dry_run"])
+                    report.add(result)
+                    progress.update(batch.read)
+                    if number % GC_EVERY_BATCHES == 0:
+                        gc.collect()
+        finally:
+            progress.close()
+            if errors_file:
+                errors_file.close()
+        report.summarise(
+            files=len(sources), elapsed=time.monotonic() - started, dry_run=options["dry_run"]
+        )
+        if report.errors:
+            where = f" (see {options['errors']})" if errors_file else ""
+            raise CommandError(f"{report.errors} record(s) could not be archived{where}")
+
+
+@dataclass
+class _Batch:
+    events: list[DumpedEvent] = field(default_factory=list)
+    unreadable: list[Unreadable] = field(default_factory=list)
+    read: int = 0
+
+
+def _batches(sources: list[str], size: int) -> Iterator[_Batch]:
+    """Records of every source in order, screened and keyed, cut into batches
+    of ``size`` events or ``MAX_BATCH_MESSAGES`` messages, whichever comes first."""
+    batch, messages = _Batch(), 0
+    for source in sources:
+        for item in read_source(source):
+            batch.read += 1
+            if isinstance(item, Unreadable):
+                batch.unreadable.append(item)
+                continue
+            batch.events.append(
+                dumped_event(payload=item.payload, position=item.position, raw=item.raw)
+            )
+            history = item.payload.get("messageHistory") if isinstance(item.payload, dict) else None
+            messages += len(history) if isinstance(history, list) else 0
+            if len(batch.events) >= size or messages >= MAX_BATCH_MESSAGES:
+                yield batch
+                batch, messages = _Batch(), 0
+    if batch.read:
+        yield batch
+
+
+def _read_ahead(sources: list[str], size: int) -> Iterator[_Batch]:
+    """``_batches`` on a second thread, one batch ahead.
+
+    Reading, decoding and hashing the next batch then overlaps the database
+    work on this one (the thread waiting on PostgreSQL releases the GIL).
+    One batch ahead and no more, so memory stays flat whatever the dump.
+    """
+    handoff: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=1)
+    stop = threading.Event()
+
+    def put(item: _Batch | BaseException | None) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        try:
+            for batch in _batches(sources, size):
+                if not put(batch):
+                    return
+        except BaseException as error:  # handed to the main thread, raised there
+            put(error)
+            return
+        put(None)
+
+    reader = threading.Thread(target=produce, name="backfill-reader", daemon=True)
+    reader.start()
+    try:
+        while (item := handoff.get()) is not None:
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        reader.join(timeout=5)  # a reader blocked on a terminal must not hang us
+
+
+@contextmanager
+def _collecting_garbage_between_batches() -> Iterator[None]:
+    """Collect garbage between batches instead of during them.
+
+    A batch is hundreds of thousands of live objects; the automatic collector
+    would rescan them again and again while they are built (measured: half of
+    the run's CPU). A batch leaves only a few hundred objects in cycles, so
+    collecting every few batches keeps memory flat at a fraction of the cost.
+    """
+    gc.collect()
+    gc.freeze()  # Django's own long-lived objects: never rescanned
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+        gc.unfreeze()
+
+
+class _Report:
+    """Counts for the summary, and the errors file."""
+
+    def __init__(self, command: BaseCommand, errors_file: IO[str] | None) -> None:
+        self.command = command
+        self.errors_file = errors_file
+        self.read = 0
+        self.errors = 0
+        self.total = BackfillResult()
+
+    def add(self, result: BackfillResult) -> None:
+        for failure in result.failures:
+            self.failure(failure)
+        result.failures = []
+        self.total.add(result)
+
+    def failure(self, failure: Failure) -> None:
+        self.error(failure.event.position, failure.reason, failure.event.payload)
+
+    def error(self, position: Position, reason: str, record: Any = None) -> None:
+        self.errors += 1
+        if self.errors_file:
+            entry = {**position.as_dict(), "reason": reason}
+            try:
+                # ASCII escapes: a bad record may hold text UTF-8 cannot encode.
+                line = json.dumps({**entry, "record": record} if record is not None else entry)
+            except (ValueError, RecursionError):
+                line = json.dumps(entry)  # the record itself cannot be written back
+            self.errors_file.write(line + "\n")
+        if self.errors <= ERRORS_SHOWN:
+            self.command.stderr.write(f"{position}: {reason}")
+        elif self.errors == ERRORS_SHOWN + 1 and not self.errors_file:
+            self.command.stderr.write("more errors not shown; use --errors FILE to keep them all")
+
+    def summarise(self, *, files: int, elapsed: float, dry_run: bool) -> None:
+        total = self.total
+        rate = self.read / elapsed if elapsed > 0 else 0.0
+        if dry_run:
+            lines = [
+                "Dry run: nothing was written.",
+                f"files: {files}",
+                f"events read: {self.read}",
+                f"new events (would be archived): {total.new_events}",
+                f"duplicates (already backfilled): {total.duplicates}",
+                f"unknown event types (would be kept, skipped): {total.skipped}",
+            ]
+        else:
+            lines = [
+                f"files: {files}",
+                f"events read: {self.read}",
+                f"new events archived: {total.new_events}",
+                f"new conversations: {total.new_conversations}",
+                f"new messages: {total.new_messages}",
+                f"duplicates skipped: {total.duplicates}",
+                f"unknown event types (kept, skipped): {total.skipped}",
+            ]
+        lines += [f"errors: {self.errors}", f"elapsed: {elapsed:.1f} s", f"events/s: {rate:.0f}"]
+        if not dry_run and self.read and total.new_events == 0 and total.skipped == 0:
+            lines.append("Nothing new: every event was already backfilled.")
+        self.command.stdout.write("\n".join(lines))
