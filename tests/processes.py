@@ -31,9 +31,9 @@ def database_url_for_tests() -> str:
 
 def _drop_publisher_connections() -> None:
     """Forget pooled broker connections so the next publish uses the new URL."""
-    kombu.pools.reset()  # kombu keeps a process-wide registry of pools
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
+    kombu.pools.reset()  # type: ignore[attr-defined]  # kombu keeps a process-wide registry of pools
+    celery_app._pool = None  # type: ignore[attr-defined]
+    celery_app.amqp._producer_pool = None  # type: ignore[attr-defined]
 
 
 @contextmanager
@@ -64,9 +64,18 @@ def celery_worker(broker_url: str, *extra_args: str) -> Iterator[subprocess.Pope
     }
     worker = subprocess.Popen(
         [
-            sys.executable, "-m", "celery", "-A", "closerarchive", "worker",
-            "--loglevel=INFO", "--concurrency=1", "--pool=prefork",
-            "--without-gossip", "--without-mingle", "--without-heartbeat",
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "closerarchive",
+            "worker",
+            "--loglevel=INFO",
+            "--concurrency=1",
+            "--pool=prefork",
+            "--without-gossip",
+            "--without-mingle",
+            "--without-heartbeat",
             *extra_args,
         ],
         cwd=PROJECT_ROOT,
@@ -87,7 +96,9 @@ def celery_worker(broker_url: str, *extra_args: str) -> Iterator[subprocess.Pope
                 worker.wait()
 
 
-def wait_until(condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition") -> Any:
+def wait_until(
+    condition: Callable[[], Any], *, timeout: float = 60, what: str = "condition"
+) -> Any:
     """Poll ``condition`` until it is truthy; fail after ``timeout`` seconds."""
     deadline = time.monotonic() + timeout
     while True:

@@ -12,11 +12,12 @@ from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db.models import F, Q
 from django.utils import timezone
 
 from conversations import services as archive
 
+from .erasure import is_erased
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
 from .signatures import SignatureError, verify_hmac_sha256, verify_standard_webhooks
 
@@ -300,6 +301,13 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
         event.attempts += 1
         try:
             payload = json.loads(bytes(event.raw_body))
+        except ValueError as error:
+            # Not JSON (a `rejected` event sent back by reprocess): retrying
+            # cannot help.
+            return _record_outcome(event, EventStatus.REJECTED, f"body is not JSON: {error}")
+        try:
+            if isinstance(payload, dict) and is_erased(payload):
+                return _record_erased(event)
             with transaction.atomic():
                 outcome = archive.apply_events(
                     [archive.IncomingEvent(payload=payload, inbound_event_id=event.pk)]
@@ -307,18 +315,38 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
         except Exception as error:
             logger.exception("processing inbound event %s failed", event.pk)
             return _record_failure(event, error)
-        event.status = {
+        status = {
             archive.APPLIED: EventStatus.PROCESSED,
             archive.SKIPPED: EventStatus.SKIPPED,
             archive.INVALID: EventStatus.REJECTED,
         }[outcome.status]
-        event.last_error = outcome.reason
-        event.processed_at = timezone.now()
-        event.next_attempt_at = None
-        event.save(
-            update_fields=["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
-        )
-        return ProcessingResult(event.status)
+        return _record_outcome(event, status, outcome.reason)
+
+
+def _record_outcome(event: InboundEvent, status: str, reason: str) -> ProcessingResult:
+    event.status = status
+    event.last_error = reason
+    event.processed_at = timezone.now()
+    event.next_attempt_at = None
+    event.save(
+        update_fields=["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
+    )
+    return ProcessingResult(event.status)
+
+
+def _record_erased(event: InboundEvent) -> ProcessingResult:
+    """An event of an erased customer, from before the erasure: never applied,
+    and its personal data goes the way of the rest of theirs."""
+    event.status = EventStatus.ERASED
+    event.raw_body = b""
+    event.headers = {}
+    event.remote_addr = None
+    event.customer_closer_id = ""
+    event.last_error = "customer erased"
+    event.processed_at = timezone.now()
+    event.next_attempt_at = None
+    event.save()
+    return ProcessingResult(event.status)
 
 
 def _record_failure(event: InboundEvent, error: Exception) -> ProcessingResult:
@@ -335,31 +363,73 @@ def _record_failure(event: InboundEvent, error: Exception) -> ProcessingResult:
     return ProcessingResult(event.status, delay)
 
 
-def events_due(*, grace_seconds: int = 60) -> list[int]:
-    """Events the sweep should (re-)send: received but never picked up, or
-    failed and past their retry time."""
+def events_due(*, grace_seconds: int = 60, limit: int = 10_000) -> list[int]:
+    """Events the sweep should (re-)send: received but never picked up (and
+    not already re-sent recently), or failed and past their retry time."""
     now = timezone.now()
     received = InboundEvent.objects.filter(
-        status=EventStatus.RECEIVED, received_at__lte=now - timedelta(seconds=grace_seconds)
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status=EventStatus.RECEIVED,
+        received_at__lte=now - timedelta(seconds=grace_seconds),
     )
     failed = InboundEvent.objects.filter(status=EventStatus.FAILED, next_attempt_at__lte=now)
     return sorted(
         [
-            *received.values_list("pk", flat=True)[:10_000],
-            *failed.values_list("pk", flat=True)[:10_000],
+            *received.order_by("pk").values_list("pk", flat=True)[:limit],
+            *failed.order_by("pk").values_list("pk", flat=True)[:limit],
         ]
     )
 
 
+@dataclass(frozen=True)
+class SweepResult:
+    due: int
+    sent: int
+
+    @property
+    def broker_unreachable(self) -> bool:
+        return self.sent < self.due
+
+
+def sweep(*, grace_seconds: int, resend_after_seconds: int, limit: int = 10_000) -> SweepResult:
+    """Send the processing task again for every event that is due.
+
+    A ``received`` event that is re-sent is not re-sent again before
+    ``resend_after_seconds``: under a backlog its task is still queued, and
+    each sweep would otherwise queue another copy. Sending stops at the first
+    publish failure (the broker is down; the next sweep tries again) so a
+    sweep never spends a connect timeout per event.
+    """
+    from .tasks import send_processing
+
+    event_ids = events_due(grace_seconds=grace_seconds, limit=limit)
+    sent = send_processing(event_ids)
+    if sent:
+        InboundEvent.objects.filter(pk__in=event_ids[:sent], status=EventStatus.RECEIVED).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=resend_after_seconds)
+        )
+    if sent < len(event_ids):
+        logger.warning("sweep: broker unreachable; %d of %d events sent", sent, len(event_ids))
+    return SweepResult(due=len(event_ids), sent=sent)
+
+
+REQUEUEABLE = (EventStatus.FAILED, EventStatus.DEAD, EventStatus.REJECTED)
+
+
 def requeue(*, event_ids: list[int]) -> int:
-    """Put failed, dead or rejected events back to ``received`` and send them."""
-    from .tasks import enqueue_processing
+    """Put failed, dead or rejected events back to ``received`` and send them
+    after commit. Those the broker does not take now, the sweep sends."""
+    from .tasks import send_processing
 
     with transaction.atomic():
-        updated = InboundEvent.objects.filter(
-            pk__in=event_ids,
-            status__in=[EventStatus.FAILED, EventStatus.DEAD, EventStatus.REJECTED],
-        ).update(status=EventStatus.RECEIVED, attempts=0, next_attempt_at=None)
-        for event_id in event_ids:
-            transaction.on_commit(partial(enqueue_processing, event_id))
-    return updated
+        requeued = list(
+            InboundEvent.objects.select_for_update()
+            .filter(pk__in=event_ids, status__in=REQUEUEABLE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        InboundEvent.objects.filter(pk__in=requeued).update(
+            status=EventStatus.RECEIVED, attempts=0, next_attempt_at=None, last_error=""
+        )
+        transaction.on_commit(partial(send_processing, requeued))
+    return len(requeued)

@@ -31,24 +31,39 @@ def process_inbound_event(self: Any, event_id: int) -> str | None:
     return result.status
 
 
-@shared_task(name="webhooks.sweep_events")
+@shared_task(name="webhooks.sweep_events", ignore_result=True)
 def sweep_events() -> int:
-    from .services import events_due
+    """Run by Celery beat (CELERY_BEAT_SCHEDULE): re-send what is due."""
+    from django.conf import settings
 
-    event_ids = events_due()
-    for event_id in event_ids:
-        enqueue_processing(event_id)
-    return len(event_ids)
+    from .services import sweep
+
+    result = sweep(
+        grace_seconds=settings.SWEEP_GRACE_SECONDS,
+        resend_after_seconds=settings.SWEEP_RESEND_AFTER_SECONDS,
+    )
+    return result.sent
 
 
-def enqueue_processing(event_id: int) -> None:
+def enqueue_processing(event_id: int) -> bool:
     """Send the processing task; never raise, never hang the caller.
 
     Called after commit on the request path. The stored event is the outbox:
     if the broker is unreachable we log and leave the event ``received`` for
-    the sweep to send.
+    the sweep to send. Returns whether the broker took it.
     """
     try:
         process_inbound_event.apply_async((event_id,), retry=False)
     except Exception:
         logger.warning("broker unreachable; event %s left for the sweep", event_id, exc_info=True)
+        return False
+    return True
+
+
+def send_processing(event_ids: list[int]) -> int:
+    """Send the task for each event in order, stopping at the first failure
+    (one connect timeout, not one per event); return how many were sent."""
+    for sent, event_id in enumerate(event_ids):
+        if not enqueue_processing(event_id):
+            return sent
+    return len(event_ids)
