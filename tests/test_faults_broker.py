@@ -27,8 +27,7 @@ STOP_AFTER, RESTART_AFTER = 150, 350
 def webhooks() -> list[dict]:
     """500 distinct closed conversations: 100 customers with 5 each."""
     return [
-        closed_event(f"customer-{n % 100}", 1_700_000_000_000 + n * 60_000)
-        for n in range(WEBHOOKS)
+        closed_event(f"customer-{n % 100}", 1_700_000_000_000 + n * 60_000) for n in range(WEBHOOKS)
     ]
 
 
@@ -39,27 +38,30 @@ def test_webhooks_sent_while_the_broker_is_down_are_all_processed_once_it_return
     url = f"{live_server.url}/webhooks/closer/{token}/"
     answers: list[int] = []
 
-    with private_redis(tmp_path) as broker, celery_broker(broker.url):
-        with celery_worker(broker.url, log_path=tmp_path / "worker.log"), ThreadPoolExecutor(max_workers=8) as senders:
-            futures = [senders.submit(http_post, url, payload) for payload in webhooks()]
-            for future in as_completed(futures):
-                answers.append(future.result()[0])
-                if len(answers) == STOP_AFTER:
-                    broker.stop()
-                elif len(answers) == RESTART_AFTER:
-                    broker.start()
+    with (
+        private_redis(tmp_path) as broker,
+        celery_broker(broker.url),
+        celery_worker(broker.url, log_path=tmp_path / "worker.log"),
+        ThreadPoolExecutor(max_workers=8) as senders,
+    ):
+        futures = [senders.submit(http_post, url, payload) for payload in webhooks()]
+        for future in as_completed(futures):
+            answers.append(future.result()[0])
+            if len(answers) == STOP_AFTER:
+                broker.stop()
+            elif len(answers) == RESTART_AFTER:
+                broker.start()
 
-            assert answers == [202] * WEBHOOKS  # every one acknowledged, broker or not
-            assert InboundEvent.objects.count() == WEBHOOKS
+        assert answers == [202] * WEBHOOKS  # every one acknowledged, broker or not
+        assert InboundEvent.objects.count() == WEBHOOKS
 
-            # What the broker lost, or never got, the sweep sends again.
-            call_command("sweep_events", "--grace", "0")
-            wait_until(
-                lambda: InboundEvent.objects.filter(status=EventStatus.PROCESSED).count()
-                == WEBHOOKS,
-                timeout=180,
-                what="every event processed after the broker returned",
-            )
+        # What the broker lost, or never got, the sweep sends again.
+        call_command("sweep_events", "--grace", "0")
+        wait_until(
+            lambda: InboundEvent.objects.filter(status=EventStatus.PROCESSED).count() == WEBHOOKS,
+            timeout=180,
+            what="every event processed after the broker returned",
+        )
 
     # None lost, none applied twice.
     assert set(InboundEvent.objects.values_list("attempts", flat=True)) == {1}
