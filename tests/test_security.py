@@ -105,7 +105,9 @@ def test_a_successful_login_resets_the_failure_count(client, settings):
     assert client.post("/admin/login/", good).status_code == 302
     client.logout()
     for _ in range(settings.AXES_FAILURE_LIMIT - 1):
-        assert client.post("/admin/login/", {"username": "admin", "password": "x"}).status_code == 200
+        assert (
+            client.post("/admin/login/", {"username": "admin", "password": "x"}).status_code == 200
+        )
 
 
 # --- Secrets ---------------------------------------------------------------------
