@@ -158,7 +158,7 @@ def test_a_customer_who_comes_back_after_the_erasure_is_archived_anew(archived, 
 
 
 def test_an_unparsed_stored_body_naming_the_customer_is_blanked_too(archived, client, token):
-    body = ('{"customer": {"email": "%s"}' % EMAIL).encode()  # broken JSON
+    body = b'{"customer": {"email": "' + EMAIL.encode() + b'"}'  # broken JSON
     assert post(client, token, body).status_code == 400  # stored as rejected, unparsed
     rejected = InboundEvent.objects.get(status=EventStatus.REJECTED)
 
