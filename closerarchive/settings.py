@@ -124,6 +124,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Standard Webhooks: how far webhook-timestamp may be from now.
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", 300, minimum=1)
+# How long a web process trusts its copy of an endpoint (0: read it on every
+# request). Disabling an endpoint or rotating its secrets takes effect in the
+# other web processes within this time.
+WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 10)
 # Public base URL printed by create_endpoint (no trailing slash).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Let the request body through Django's own limit; the view enforces ours.
@@ -156,6 +160,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 # Processing retries: attempts before an event is marked dead.
 EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
 EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 10, minimum=0)
+# A processing task also applies up to this many other waiting events in the
+# same batch (1: one event per task). See docs/reliability.md.
+EVENT_BATCH_SIZE = env_int("EVENT_BATCH_SIZE", 50, minimum=1)
 # Celery beat runs the sweep: events left `received` (the broker was down
 # when they arrived) or `failed` past their retry time are sent again.
 # Cron users run `manage.py sweep_events` instead.

@@ -100,6 +100,10 @@ def parse_event(payload: Any) -> ParsedEvent:
     if not isinstance(payload, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {type(payload).__name__}")
     event_type = payload.get("eventType")
+    if event_type is not None and not isinstance(event_type, str):
+        # A list or object here made the set lookups below raise TypeError
+        # (a 500 found by tests/test_fuzz_receive.py).
+        raise InvalidEvent(f"eventType must be a string, not {type(event_type).__name__}")
     if event_type in CREATED_TYPES:
         kind = "created"
     elif event_type in CLOSED_TYPES:

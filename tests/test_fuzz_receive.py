@@ -95,7 +95,9 @@ def mutated_events(draw: st.DrawFn) -> Any:
         )
     )
     for _ in range(draw(st.integers(1, 6))):
-        where = draw(st.sampled_from(paths(event)))
+        if not (candidates := paths(event)):
+            break  # everything deleted already
+        where = draw(st.sampled_from(candidates))
         parent = event
         for step in where[:-1]:
             parent = parent[step]
@@ -195,6 +197,14 @@ def test_nesting_deeper_than_the_limit_is_refused_with_400(client, signed_endpoi
     response = post(client, token, body, headers=hmac_headers(SECRET, body))
     assert response.status_code == 400
     assert "nested" in response.json()["error"]
+
+
+def test_an_event_type_of_the_wrong_type_is_refused_with_400(client, signed_endpoint):
+    _, token = signed_endpoint
+    body = json.dumps({**closed_event("c1", 1), "eventType": ["ThreadClosedEvent"]}).encode()
+    response = post(client, token, body, headers=hmac_headers(SECRET, body))
+    assert response.status_code == 400
+    assert "eventType must be a string" in response.json()["error"]
 
 
 def test_a_number_with_thousands_of_digits_is_refused_with_400(client, signed_endpoint):

@@ -64,7 +64,8 @@ def erase_customer(*, identifier: str, erased_by: str = "") -> ErasureResult:
     and change nothing when there is none."""
     identifier = identifier.strip()
     customers = Customer.objects.filter(Q(closer_id=identifier) | Q(email__iexact=identifier))
-    closer_ids = sorted(set(customers.values_list("closer_id", flat=True)))
+    # In customer-key order: the order in which workers take the same locks.
+    closer_ids = sorted(set(customers.values_list("closer_id", flat=True)), key=customer_key)
     # Events received but not yet processed have no customer row yet.
     if (
         not closer_ids
@@ -99,7 +100,7 @@ def _erase_one(*, closer_id: str, erased_by: str) -> CustomerErasure:
     # Then keep any other worker out until the tombstone is committed: a
     # worker takes this lock (shared) before it checks for the tombstone.
     # Same order as the workers (event row, then this lock): no deadlock.
-    _lock_customer(key, shared=False)
+    _lock_customers([key], shared=False)
     erasure, _ = CustomerErasure.objects.update_or_create(
         customer_key=key, defaults={"erased_at": timezone.now(), "erased_by": erased_by[:150]}
     )
@@ -146,30 +147,52 @@ def _raw_body_contains(needle: bytes) -> RawSQL:
     return RawSQL(sql, [needle], output_field=BooleanField())  # noqa: S611
 
 
-def _lock_customer(key: str, *, shared: bool) -> None:
-    """A transaction-scoped advisory lock on the customer: processing takes it
-    shared, erasure exclusive. PostgreSQL only; SQLite serialises writers."""
+def _lock_customers(keys: list[str], *, shared: bool) -> None:
+    """Transaction-scoped advisory locks on customers, in the order given:
+    processing takes them shared, erasure exclusive. PostgreSQL only;
+    SQLite serialises writers anyway."""
     if connection.vendor != "postgresql":
         return
-    lock_id = int.from_bytes(bytes.fromhex(key[:16]), "big", signed=True)
+    lock_ids = [int.from_bytes(bytes.fromhex(key[:16]), "big", signed=True) for key in keys]
     function = "pg_advisory_xact_lock_shared" if shared else "pg_advisory_xact_lock"
     with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {function}(%s)", [lock_id])
+        cursor.execute(
+            f"SELECT {function}(lock_id) FROM unnest(%s::bigint[]) WITH ORDINALITY"  # noqa: S608
+            " AS t(lock_id, n) ORDER BY n",  # (function is one of two fixed names)
+            [lock_ids],
+        )
 
 
 def is_erased(payload: Mapping[str, Any]) -> bool:
     """True when ``payload`` is an event of an erased customer from before the
     erasure. Call inside the transaction that would apply it."""
-    customer = payload.get("customer")
-    customer_id = customer.get("id") if isinstance(customer, dict) else None
-    if isinstance(customer_id, bool) or not isinstance(customer_id, str | int):
-        return False
-    key = customer_key(str(customer_id).strip())
-    _lock_customer(key, shared=True)
-    erasure = CustomerErasure.objects.filter(customer_key=key).only("erased_at").first()
-    if erasure is None:
-        return False
-    timestamp = payload.get("timestamp")
-    if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
-        return True  # no usable time: treat as from before, never resurrect
-    return timestamp <= datetime_to_ms(erasure.erased_at)
+    return bool(erased_among({0: payload}))
+
+
+def erased_among(payloads: Mapping[int, Any]) -> set[int]:
+    """The keys of ``payloads`` that are events of erased customers from before
+    their erasure. Takes the customers' locks (shared, in a stable order) so
+    an erasure in progress is waited for; call inside the applying transaction."""
+    keys: dict[int, str] = {}
+    for ref, payload in payloads.items():
+        customer = payload.get("customer") if isinstance(payload, dict) else None
+        customer_id = customer.get("id") if isinstance(customer, dict) else None
+        if not isinstance(customer_id, bool) and isinstance(customer_id, str | int):
+            keys[ref] = customer_key(str(customer_id).strip())
+    if not keys:
+        return set()
+    _lock_customers(sorted(set(keys.values())), shared=True)
+    erased_at = dict(
+        CustomerErasure.objects.filter(customer_key__in=set(keys.values())).values_list(
+            "customer_key", "erased_at"
+        )
+    )
+    found = set()
+    for ref, key in keys.items():
+        if key in erased_at:
+            timestamp = payloads[ref].get("timestamp")
+            if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
+                found.add(ref)  # no usable time: treat as from before, never resurrect
+            elif timestamp <= datetime_to_ms(erased_at[key]):
+                found.add(ref)
+    return found

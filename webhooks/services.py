@@ -4,20 +4,24 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from conversations import services as archive
 
-from .erasure import is_erased
+from .erasure import erased_among, is_erased
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
 from .signatures import SignatureError, verify_hmac_sha256, verify_standard_webhooks
 
@@ -52,8 +56,33 @@ class Rejected(Exception):
 # --- Receiving ---------------------------------------------------------------------
 
 
+# Endpoints by token hash, with the time each was read: saves a query per
+# webhook. A change to an endpoint (disabled, secrets rotated) reaches every
+# web process within WEBHOOK_ENDPOINT_CACHE_SECONDS, and this one at once
+# (the post_save/post_delete signals below clear it).
+_endpoint_cache: dict[str, tuple[float, WebhookEndpoint | None]] = {}
+
+
+@receiver([post_save, post_delete], sender=WebhookEndpoint)
+def _forget_endpoints(**kwargs: Any) -> None:
+    _endpoint_cache.clear()
+
+
+def _lookup_endpoint(token_hash: str) -> WebhookEndpoint | None:
+    ttl = settings.WEBHOOK_ENDPOINT_CACHE_SECONDS
+    cached = _endpoint_cache.get(token_hash)
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return cached[1]
+    endpoint = WebhookEndpoint.objects.filter(token_hash=token_hash).first()
+    if ttl > 0 and endpoint is not None:  # unknown tokens are not cached: no memory to fill
+        if len(_endpoint_cache) > 1000:
+            _endpoint_cache.clear()
+        _endpoint_cache[token_hash] = (time.monotonic(), endpoint)
+    return endpoint
+
+
 def find_endpoint(*, token: str) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.filter(token_hash=hash_token(token)).first()
+    endpoint = _lookup_endpoint(hash_token(token))
     if endpoint is None:
         logger.warning("webhook rejected: unknown endpoint token")
         raise Rejected(401, "unknown endpoint")
@@ -257,15 +286,19 @@ def _store(
         processed_at=timezone.now() if status != EventStatus.RECEIVED else None,
     )
     try:
-        with transaction.atomic():
+        # On the request path (autocommit) the INSERT is its own transaction:
+        # one round trip, committed when it returns. Inside a caller's
+        # transaction a savepoint keeps a duplicate from aborting it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             event.save()
-            if status == EventStatus.RECEIVED:
-                from .tasks import enqueue_processing
-
-                transaction.on_commit(partial(enqueue_processing, event.pk))
     except IntegrityError:
         existing = InboundEvent.objects.get(endpoint=endpoint, dedupe_key=dedupe_key)
         return existing, False
+    if status == EventStatus.RECEIVED:
+        from .tasks import enqueue_processing
+
+        # Right away in autocommit; after the caller's commit otherwise.
+        transaction.on_commit(partial(enqueue_processing, event.pk))
     return event, True
 
 
@@ -299,6 +332,10 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
         )
         if event is None:
             return None
+        if event.status == EventStatus.RECEIVED and settings.EVENT_BATCH_SIZE > 1:
+            batch_result = _process_with_waiting_events(event)
+            if batch_result is not None:
+                return batch_result
         event.attempts += 1
         try:
             payload = json.loads(bytes(event.raw_body))
@@ -316,12 +353,71 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
         except Exception as error:
             logger.exception("processing inbound event %s failed", event.pk)
             return _record_failure(event, error)
-        status = {
-            archive.APPLIED: EventStatus.PROCESSED,
-            archive.SKIPPED: EventStatus.SKIPPED,
-            archive.INVALID: EventStatus.REJECTED,
-        }[outcome.status]
-        return _record_outcome(event, status, outcome.reason)
+        return _record_outcome(event, _OUTCOME_STATUS[outcome.status], outcome.reason)
+
+
+_OUTCOME_STATUS = {
+    archive.APPLIED: EventStatus.PROCESSED,
+    archive.SKIPPED: EventStatus.SKIPPED,
+    archive.INVALID: EventStatus.REJECTED,
+}
+
+
+def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None:
+    """Apply ``event`` together with other events waiting in the inbox, in one
+    ``apply_events`` batch: a batch costs about as many queries as one event.
+
+    Under load the queue holds a task for each of them too; those tasks then
+    find their event done and return at once. If the batch fails, nothing of
+    it is kept and None is returned: the caller applies ``event`` alone, with
+    the usual error handling, and the others wait for their own tasks.
+    """
+    companions = list(
+        InboundEvent.objects.select_for_update(skip_locked=True)
+        .filter(status=EventStatus.RECEIVED)
+        .exclude(pk=event.pk)
+        .order_by("pk")[: settings.EVENT_BATCH_SIZE - 1]
+    )
+    if not companions:
+        return None
+    batch = [event, *companions]
+    payloads: dict[int, Any] = {}
+    for item in batch:
+        try:
+            payloads[item.pk] = json.loads(bytes(item.raw_body))
+        except ValueError:
+            return None  # rare: handled one by one
+    try:
+        with transaction.atomic():
+            erased = erased_among(payloads)
+            applied = [pk for pk in payloads if pk not in erased]
+            outcomes = archive.apply_events(
+                [archive.IncomingEvent(payload=payloads[pk], inbound_event_id=pk) for pk in applied]
+            ).outcomes
+    except Exception:
+        logger.warning(
+            "batch of %d events failed; applying event %s alone", len(batch), event.pk,
+            exc_info=True,
+        )  # fmt: skip
+        return None
+    now = timezone.now()
+    by_pk = {item.pk: item for item in batch}
+    for pk, outcome in zip(applied, outcomes, strict=True):
+        item = by_pk[pk]
+        item.status, item.last_error = _OUTCOME_STATUS[outcome.status], outcome.reason
+    for pk in erased:
+        _blank_erased(by_pk[pk])
+    for item in batch:
+        item.attempts += 1
+        item.processed_at, item.next_attempt_at = now, None
+    InboundEvent.objects.bulk_update(
+        batch,
+        [
+            "status", "attempts", "last_error", "processed_at", "next_attempt_at",
+            "raw_body", "headers", "remote_addr", "customer_closer_id",
+        ],
+    )  # fmt: skip
+    return ProcessingResult(event.status)
 
 
 def _record_outcome(event: InboundEvent, status: str, reason: str) -> ProcessingResult:
@@ -338,16 +434,20 @@ def _record_outcome(event: InboundEvent, status: str, reason: str) -> Processing
 def _record_erased(event: InboundEvent) -> ProcessingResult:
     """An event of an erased customer, from before the erasure: never applied,
     and its personal data goes the way of the rest of theirs."""
+    _blank_erased(event)
+    event.processed_at = timezone.now()
+    event.next_attempt_at = None
+    event.save()
+    return ProcessingResult(event.status)
+
+
+def _blank_erased(event: InboundEvent) -> None:
     event.status = EventStatus.ERASED
     event.raw_body = b""
     event.headers = {}
     event.remote_addr = None
     event.customer_closer_id = ""
     event.last_error = "customer erased"
-    event.processed_at = timezone.now()
-    event.next_attempt_at = None
-    event.save()
-    return ProcessingResult(event.status)
 
 
 def _record_failure(event: InboundEvent, error: Exception) -> ProcessingResult:
