@@ -157,6 +157,13 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     "max_retries": 0,
 }
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ: wait for the broker's confirmation of each publish, so a task
+    # the broker did not take raises (and the sweep sends it later) instead
+    # of being lost silently. Unacknowledged tasks come back when a worker's
+    # connection closes; RabbitMQ's consumer_timeout (30 min by default) must
+    # exceed the longest task.
+    CELERY_BROKER_TRANSPORT_OPTIONS["confirm_publish"] = True
 # Processing retries: attempts before an event is marked dead.
 EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
 EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 10, minimum=0)

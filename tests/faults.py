@@ -9,6 +9,8 @@ refuses connections and breaks the open ones.
 
 import json
 import os
+import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -20,6 +22,7 @@ from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
+import pytest
 import redis
 
 from tests.processes import wait_until
@@ -172,3 +175,28 @@ def kill_group(process: subprocess.Popen[bytes]) -> None:
     """SIGKILL a worker and its pool children at once: no warm shutdown."""
     os.killpg(process.pid, signal.SIGKILL)
     process.wait(timeout=20)
+
+
+@contextmanager
+def rabbitmq_vhost() -> Iterator[str]:
+    """A private virtual host on the machine's RabbitMQ, deleted afterwards;
+    yields its broker URL. Skips the test when RabbitMQ is not there."""
+    if shutil.which("rabbitmqctl") is None:
+        pytest.skip("rabbitmqctl is not installed")
+    try:
+        socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
+    except OSError:
+        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672")
+    name = f"closer-archive-test-{secrets.token_hex(4)}"
+    ctl = ["rabbitmqctl", "--quiet"]
+    subprocess.run([*ctl, "add_vhost", name], check=True, capture_output=True, timeout=60)
+    try:
+        subprocess.run(
+            [*ctl, "set_permissions", "-p", name, "guest", ".*", ".*", ".*"],
+            check=True,
+            capture_output=True,
+            timeout=60,
+        )
+        yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
+    finally:
+        subprocess.run([*ctl, "delete_vhost", name], capture_output=True, timeout=60, check=False)

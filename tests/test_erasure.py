@@ -10,6 +10,7 @@ from conversations.models import Conversation, ConversationEvent, Customer, Mess
 from tests.builders import closed_event, created_event
 from tests.webhook_client import post
 from webhooks.models import CustomerErasure, EventStatus, InboundEvent, customer_key
+from webhooks.services import process_inbound_event
 
 pytestmark = pytest.mark.django_db
 
@@ -167,3 +168,20 @@ def test_an_unparsed_stored_body_naming_the_customer_is_blanked_too(archived, cl
     rejected.refresh_from_db()
     assert rejected.status == EventStatus.ERASED
     assert bytes(rejected.raw_body) == b""
+
+
+def test_an_erased_customers_old_event_in_a_processing_batch_is_erased_too(
+    archived, client, token, settings
+):
+    erase("jon")
+    settings.EVENT_BATCH_SIZE = 10
+    # Stored but not yet processed (no on-commit execution here).
+    old = post(client, token, created_event("jon", T0 + 3000, email=EMAIL)).json()["id"]
+    other = post(client, token, closed_event("sansa", T0 + 1000)).json()["id"]
+
+    process_inbound_event(event_id=other)  # applies both, as one batch
+
+    assert InboundEvent.objects.get(pk=old).status == EventStatus.ERASED
+    assert bytes(InboundEvent.objects.get(pk=old).raw_body) == b""
+    assert InboundEvent.objects.get(pk=other).status == EventStatus.PROCESSED
+    assert not Customer.objects.filter(closer_id="jon").exists()

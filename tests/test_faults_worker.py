@@ -11,7 +11,9 @@ what applying all their events in one clean pass gives.
 import os
 import random
 import signal
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 
 import psycopg
 import pytest
@@ -21,7 +23,7 @@ from conversations.models import Customer
 from conversations.services import IncomingEvent, apply_events
 from tests.archive_state import customer_state
 from tests.builders import closed_event, created_event
-from tests.faults import http_post, kill_group, pool_children
+from tests.faults import http_post, kill_group, pool_children, rabbitmq_vhost
 from tests.processes import (
     celery_broker,
     celery_worker,
@@ -87,18 +89,30 @@ def all_processed() -> bool:
     return not InboundEvent.objects.exclude(status=EventStatus.PROCESSED).exists()
 
 
-@pytest.mark.parametrize("victim", ["whole worker", "pool process"])
+@contextmanager
+def broker_for(kind: str) -> Iterator[str]:
+    if kind == "rabbitmq":
+        with rabbitmq_vhost() as url, celery_broker(url, flush=False):
+            yield url
+    else:
+        with celery_broker(redis_url_for_tests()):
+            yield redis_url_for_tests()
+
+
+@pytest.mark.parametrize(
+    "broker_kind, victim",
+    [("redis", "whole worker"), ("redis", "pool process"), ("rabbitmq", "whole worker")],
+)
 def test_a_worker_killed_mid_task_loses_and_duplicates_nothing(
-    live_server, make_endpoint, tmp_path, victim
+    live_server, make_endpoint, tmp_path, broker_kind, victim
 ):
     _, token = make_endpoint()
     url = f"{live_server.url}/webhooks/closer/{token}/"
     stream = event_stream()
     half = len(stream) // 2
-    broker = redis_url_for_tests()
     Customer.objects.create(closer_id=BLOCKED)  # so the test can lock its row
 
-    with celery_broker(broker), ThreadPoolExecutor(max_workers=4) as senders:
+    with broker_for(broker_kind) as broker, ThreadPoolExecutor(max_workers=4) as senders:
         blocker = psycopg.connect(database_url_for_tests())
         blocker.execute(
             "SELECT 1 FROM conversations_customer WHERE closer_id = %s FOR UPDATE", [BLOCKED]

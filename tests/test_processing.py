@@ -180,3 +180,33 @@ def test_broker_unreachable_still_answers_202_and_leaves_the_event_received(
     # It failed on the connection itself, and said so.
     assert "broker unreachable" in caplog.text
     assert "Connection refused" in caplog.text
+
+
+def test_a_task_applies_other_waiting_events_in_the_same_batch(settings):
+    settings.EVENT_BATCH_SIZE = 10
+    first, *others = [stored(closed_event(f"c{n}", 2_000_000)) for n in range(4)]
+
+    result = process_inbound_event(event_id=first.pk)
+
+    assert result is not None and result.status == EventStatus.PROCESSED
+    assert set(InboundEvent.objects.values_list("status", "attempts")) == {
+        (EventStatus.PROCESSED, 1)
+    }
+    assert Conversation.objects.count() == 4
+    # Their own tasks, arriving later, find nothing left to do.
+    assert [process_inbound_event(event_id=e.pk) for e in others] == [None, None, None]
+
+
+def test_a_failing_batch_falls_back_to_the_tasks_own_event_alone(settings, failing_archive):
+    settings.EVENT_BATCH_SIZE = 10
+    first, *others = [stored(closed_event(f"c{n}", 2_000_000)) for n in range(3)]
+
+    result = process_inbound_event(event_id=first.pk)
+
+    assert result is not None and result.status == EventStatus.FAILED
+    first.refresh_from_db()
+    assert (first.status, first.attempts) == (EventStatus.FAILED, 1)
+    # The others were not touched: their own tasks will try them.
+    assert {
+        (e.status, e.attempts) for e in InboundEvent.objects.filter(pk__in=[o.pk for o in others])
+    } == {(EventStatus.RECEIVED, 0)}
