@@ -410,13 +410,10 @@ def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None
     for item in batch:
         item.attempts += 1
         item.processed_at, item.next_attempt_at = now, None
-    InboundEvent.objects.bulk_update(
-        batch,
-        [
-            "status", "attempts", "last_error", "processed_at", "next_attempt_at",
-            "raw_body", "headers", "remote_addr", "customer_closer_id",
-        ],
-    )  # fmt: skip
+    fields = ["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
+    if erased:  # rare: only then rewrite the (large) bodies
+        fields += ["raw_body", "headers", "remote_addr", "customer_closer_id"]
+    InboundEvent.objects.bulk_update(batch, fields)
     return ProcessingResult(event.status)
 
 
