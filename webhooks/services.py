@@ -322,12 +322,17 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
     Returns None when there is nothing to do: the event is already done, or
     another worker holds it right now.
     """
+    pending = [EventStatus.RECEIVED, EventStatus.FAILED]
+    # Most duplicate tasks (the event went in another task's batch) end here,
+    # on one query and no transaction.
+    if not InboundEvent.objects.filter(pk=event_id, status__in=pending).exists():
+        return None
     with transaction.atomic():
         # skip_locked: a duplicate task (a sweep re-send, a redelivery after a
         # lost ack) must not wait for, then redo, a worker's in-flight work.
         event = (
             InboundEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_id, status__in=[EventStatus.RECEIVED, EventStatus.FAILED])
+            .filter(pk=event_id, status__in=pending)
             .first()
         )
         if event is None:
