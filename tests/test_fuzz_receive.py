@@ -199,6 +199,46 @@ def test_nesting_deeper_than_the_limit_is_refused_with_400(client, signed_endpoi
     assert "nested" in response.json()["error"]
 
 
+@pytest.mark.parametrize(
+    "where, value",
+    [
+        ("customer.id", "c1\x00"),
+        ("customer.id", "c1\ud800"),
+        ("customer.firstName", "\udfff"),
+        ("context value", "\x00"),
+        ("context value", "\ud800"),
+        ("context value", float("inf")),
+        ("context key", "\x00\ud800"),
+        ("message", "a\x00\ud800b"),
+        ("role", "ß" * 40),
+    ],
+)
+def test_values_postgresql_cannot_store_are_made_storable_not_failed(
+    client, signed_endpoint, django_capture_on_commit_callbacks, where, value
+):
+    event = closed_event("c1", 1_700_000_000_000)
+    if where == "customer.id":
+        event["customer"]["id"] = value
+    elif where == "customer.firstName":
+        event["customer"]["firstName"] = value
+    elif where == "context value":
+        event["customer"]["backOfficeData"] = [{"key": "currentPage", "value": value}]
+    elif where == "context key":
+        event["customer"]["backOfficeData"] = [{"key": value, "value": 1}]
+    elif where == "message":
+        event["messageHistory"][0]["message"] = value
+    else:
+        event["messageHistory"][0]["author"]["role"] = value
+    body = json.dumps(event).replace("Infinity", "1e999").encode()  # \u escapes: valid UTF-8
+    _, token = signed_endpoint
+
+    with django_capture_on_commit_callbacks(execute=True):
+        response = post(client, token, body, headers=hmac_headers(SECRET, body))
+
+    assert response.status_code == 202
+    assert InboundEvent.objects.get().status == EventStatus.PROCESSED
+
+
 def test_an_event_type_of_the_wrong_type_is_refused_with_400(client, signed_endpoint):
     _, token = signed_endpoint
     body = json.dumps({**closed_event("c1", 1), "eventType": ["ThreadClosedEvent"]}).encode()

@@ -34,7 +34,7 @@ from django.db.models.fields import BooleanField
 from django.utils import timezone
 
 from conversations.models import Conversation, ConversationEvent, Customer, Message
-from conversations.payloads import datetime_to_ms
+from conversations.payloads import datetime_to_ms, storable
 
 from .models import CustomerErasure, EventStatus, InboundEvent, customer_key
 
@@ -178,7 +178,8 @@ def erased_among(payloads: Mapping[int, Any]) -> set[int]:
         customer = payload.get("customer") if isinstance(payload, dict) else None
         customer_id = customer.get("id") if isinstance(customer, dict) else None
         if not isinstance(customer_id, bool) and isinstance(customer_id, str | int):
-            keys[ref] = customer_key(str(customer_id).strip())
+            # The id exactly as the normaliser stores it.
+            keys[ref] = customer_key(storable(str(customer_id)).strip())
     if not keys:
         return set()
     _lock_customers(sorted(set(keys.values())), shared=True)

@@ -20,6 +20,7 @@ from django.dispatch import receiver
 from django.utils import timezone
 
 from conversations import services as archive
+from conversations.payloads import storable
 
 from .erasure import erased_among, is_erased
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
@@ -267,9 +268,11 @@ def _store(
     error: str,
 ) -> tuple[InboundEvent, bool]:
     """Insert the event in one statement; a taken dedupe key means a duplicate."""
-    kept_headers = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    kept_headers = {name: storable(headers[name]) for name in STORED_HEADERS if name in headers}
     if endpoint.signature_header in headers:
-        kept_headers[endpoint.signature_header.lower()] = headers[endpoint.signature_header]
+        kept_headers[endpoint.signature_header.lower()] = storable(
+            headers[endpoint.signature_header]
+        )
     customer = payload.get("customer") if payload else None
     customer_id = customer.get("id") if isinstance(customer, dict) else None
     event = InboundEvent(
@@ -277,7 +280,9 @@ def _store(
         source=EventSource.WEBHOOK,
         dedupe_key=dedupe_key,
         event_type=archive.event_type_of(payload),
-        customer_closer_id=str(customer_id)[:100] if isinstance(customer_id, str | int) else "",
+        customer_closer_id=(
+            storable(str(customer_id))[:100] if isinstance(customer_id, str | int) else ""
+        ),
         raw_body=body,
         headers=kept_headers,
         remote_addr=remote_addr,
