@@ -164,6 +164,10 @@ if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
     # connection closes; RabbitMQ's consumer_timeout (30 min by default) must
     # exceed the longest task.
     CELERY_BROKER_TRANSPORT_OPTIONS["confirm_publish"] = True
+# Web processes publish processing tasks from a background thread, several
+# events per task, so a webhook's response never waits for the broker
+# (webhooks/relay.py). 0: publish one task per event on the request thread.
+WEBHOOK_TASK_RELAY = env_bool("WEBHOOK_TASK_RELAY", True)
 # Processing retries: attempts before an event is marked dead.
 EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
 EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 10, minimum=0)

@@ -300,10 +300,10 @@ def _store(
         existing = InboundEvent.objects.get(endpoint=endpoint, dedupe_key=dedupe_key)
         return existing, False
     if status == EventStatus.RECEIVED:
-        from .tasks import enqueue_processing
+        from .tasks import hand_over
 
         # Right away in autocommit; after the caller's commit otherwise.
-        transaction.on_commit(partial(enqueue_processing, event.pk))
+        transaction.on_commit(partial(hand_over, event.pk))
     return event, True
 
 
