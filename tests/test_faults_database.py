@@ -76,3 +76,14 @@ def test_while_the_database_is_unreachable_the_view_answers_503_and_stores_nothi
     # Processing that the cut interrupted is finished by the sweep.
     sweep(grace_seconds=0, resend_after_seconds=1)
     assert InboundEvent.objects.filter(status=EventStatus.PROCESSED).count() == BURST
+
+
+def test_psycopg_dumpers_are_resolved_before_threads_can_race_on_them():
+    """psycopg/psycopg#1230: the first queries of concurrent threads could fail
+    with "cannot adapt type 'IPv4Address'" (seen as 503s under gunicorn)."""
+    import psycopg
+    from psycopg.adapt import PyFormat
+
+    for dump_format in PyFormat:
+        names = [key for key in psycopg.adapters._dumpers[dump_format] if isinstance(key, str)]
+        assert [name for name in names if not name.startswith("numpy.")] == []
