@@ -7,7 +7,7 @@ TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: run test lint format venv dev-venv clean
+.PHONY: run test fuzz lint format venv dev-venv clean
 
 $(BIN)/.runtime: requirements.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -31,6 +31,10 @@ run: venv
 ## The whole test suite against PostgreSQL and Redis.
 test: dev-venv
 	DATABASE_URL=$(TEST_DATABASE_URL) TEST_REDIS_URL=$(TEST_REDIS_URL) $(BIN)/pytest
+
+## The hostile-input fuzz test at 10,000 examples per property (docs/reliability.md).
+fuzz: dev-venv
+	DATABASE_URL=$(TEST_DATABASE_URL) FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/test_fuzz_receive.py -k hostile -p no:logging
 
 lint: dev-venv
 	$(BIN)/ruff check .

@@ -5,6 +5,7 @@ tasks executed eagerly (after commit), so one command brings it up on a laptop.
 Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS.
 """
 
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -15,9 +16,12 @@ from .env import env_bool, env_int, env_list, env_str
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 DEBUG = env_bool("DEBUG", False)
+# PRODUCTION=1 turns every deployment safeguard on at once (see "Production
+# security" below); each one can still be set on its own.
+PRODUCTION = env_bool("PRODUCTION", False)
 SECRET_KEY = env_str("SECRET_KEY", "")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("REQUIRE_SECRET_KEY", False):
+    if not DEBUG and env_bool("REQUIRE_SECRET_KEY", PRODUCTION):
         raise ImproperlyConfigured("SECRET_KEY must be set in production")
     # A local-only key: fine for a laptop run, never for a deployment
     # (set REQUIRE_SECRET_KEY=1 there so a missing key stops start-up).
@@ -38,6 +42,7 @@ INSTALLED_APPS = [
     "django_filters",
     "drf_spectacular",
     "drf_spectacular_sidecar",
+    "axes",
     "conversations",
     "webhooks",
 ]
@@ -50,6 +55,16 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # Last, as django-axes asks: it turns a lockout into a 429 response.
+    "axes.middleware.AxesMiddleware",
+]
+
+# django-axes counts failed logins (admin and any other Django login) and
+# locks a username+address pair out after AXES_FAILURE_LIMIT failures for
+# AXES_COOLOFF_MINUTES; a successful login resets the count.
+AUTHENTICATION_BACKENDS = [
+    "axes.backends.AxesStandaloneBackend",
+    "django.contrib.auth.backends.ModelBackend",
 ]
 
 ROOT_URLCONF = "closerarchive.urls"
@@ -109,6 +124,10 @@ STATIC_ROOT = BASE_DIR / "staticfiles"
 WEBHOOK_MAX_BODY_BYTES = env_int("WEBHOOK_MAX_BODY_BYTES", 1024 * 1024, minimum=1024)
 # Standard Webhooks: how far webhook-timestamp may be from now.
 WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS", 300, minimum=1)
+# How long a web process trusts its copy of an endpoint (0: read it on every
+# request). Disabling an endpoint or rotating its secrets takes effect in the
+# other web processes within this time.
+WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 10)
 # Public base URL printed by create_endpoint (no trailing slash).
 PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
 # Let the request body through Django's own limit; the view enforces ours.
@@ -138,9 +157,42 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "visibility_timeout": env_int("CELERY_VISIBILITY_TIMEOUT", 3600, minimum=60),
     "max_retries": 0,
 }
+if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
+    # RabbitMQ: wait for the broker's confirmation of each publish, so a task
+    # the broker did not take raises (and the sweep sends it later) instead
+    # of being lost silently. Unacknowledged tasks come back when a worker's
+    # connection closes; RabbitMQ's consumer_timeout (30 min by default) must
+    # exceed the longest task.
+    CELERY_BROKER_TRANSPORT_OPTIONS["confirm_publish"] = True
+# Web processes publish processing tasks from a background thread, several
+# events per task, so a webhook's response never waits for the broker
+# (webhooks/relay.py). 0: publish one task per event on the request thread.
+WEBHOOK_TASK_RELAY = env_bool("WEBHOOK_TASK_RELAY", True)
 # Processing retries: attempts before an event is marked dead.
 EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
 EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 10, minimum=0)
+# A processing task also applies up to this many other waiting events in the
+# same batch (1: one event per task). See docs/reliability.md.
+EVENT_BATCH_SIZE = env_int("EVENT_BATCH_SIZE", 50, minimum=1)
+# Celery beat runs the sweep: events left `received` (the broker was down
+# when they arrived) or `failed` past their retry time are sent again.
+# Cron users run `manage.py sweep_events` instead.
+SWEEP_INTERVAL_SECONDS = env_int("SWEEP_INTERVAL_SECONDS", 60, minimum=1)
+# A `received` event younger than this is left alone: its own task is
+# probably still on its way.
+SWEEP_GRACE_SECONDS = env_int("SWEEP_GRACE_SECONDS", 60, minimum=0)
+# A `received` event the sweep sent is not sent again before this: under a
+# backlog its task is still queued. (Sent tasks lost by a broker that does
+# not persist them are re-sent after it.)
+SWEEP_RESEND_AFTER_SECONDS = env_int("SWEEP_RESEND_AFTER_SECONDS", 300, minimum=1)
+CELERY_BEAT_SCHEDULE = {
+    "sweep-events": {
+        "task": "webhooks.sweep_events",
+        "schedule": float(SWEEP_INTERVAL_SECONDS),
+        # A sweep that could not run in time is useless once the next is due.
+        "options": {"expires": float(SWEEP_INTERVAL_SECONDS)},
+    },
+}
 
 # --- REST API -----------------------------------------------------------------
 # Read-only, and only for users holding the model's view permission.
@@ -195,21 +247,53 @@ CACHES = {
 }
 
 # --- Logging ------------------------------------------------------------------
+# Webhook URLs carry their endpoint's secret token, and Django logs request
+# paths (django.request warns "Unauthorized: /webhooks/closer/<token>/",
+# runserver logs every request line): every record goes through the console
+# handler, whose filter replaces the token with "<redacted>". Django's own
+# handlers (console when DEBUG, mail_admins) are replaced by this one.
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
+    "filters": {"redact_secrets": {"()": "closerarchive.redaction.RedactSecretsFilter"}},
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": "plain",
+            "filters": ["redact_secrets"],
+        }
+    },
+    "loggers": {
+        "django": {"handlers": [], "level": "INFO", "propagate": True},
+        "django.server": {"handlers": [], "level": "INFO", "propagate": True},
+    },
     "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
 }
 
-# --- Production security (see README "Production") ----------------------------
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", False)
-    CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
-    SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
-    SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0)
-    SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
-    SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0
-    if env_bool("BEHIND_TLS_PROXY", False):
-        SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# --- Production security (see README "Production" and docs/reliability.md) -----
+# PRODUCTION=1 turns all of these on; `manage.py check --deploy` then reports
+# no warnings (tests/test_security.py runs it). Each can be overridden, e.g.
+# SECURE_SSL_REDIRECT=0 when the proxy already redirects HTTP to HTTPS.
+SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
+CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE
+SESSION_COOKIE_HTTPONLY = True
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", PRODUCTION)
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 31_536_000 if PRODUCTION else 0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_SECONDS > 0
+SECURE_HSTS_PRELOAD = SECURE_HSTS_SECONDS > 0 and env_bool("SECURE_HSTS_PRELOAD", True)
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+# Behind a TLS-terminating proxy (nginx, a load balancer) Django sees plain
+# HTTP; it trusts X-Forwarded-Proto only when BEHIND_TLS_PROXY=1, and the
+# proxy must then set that header itself, overwriting any the client sent.
+if env_bool("BEHIND_TLS_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
+AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True
+# The address is REMOTE_ADDR (django-ipware is not installed): behind a proxy
+# every client shares the proxy's address, so a lockout then holds a username
+# for everyone, which is still what stops brute force on one account.

@@ -8,6 +8,8 @@ reason an operator can act on. It never touches the database.
 """
 
 import hashlib
+import math
+import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -91,7 +93,7 @@ def event_type_of(payload: Any) -> str:
     if isinstance(payload, dict):
         value = payload.get("eventType")
         if isinstance(value, str):
-            return value[:100]
+            return storable(value)[:100]
     return ""
 
 
@@ -100,6 +102,10 @@ def parse_event(payload: Any) -> ParsedEvent:
     if not isinstance(payload, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {type(payload).__name__}")
     event_type = payload.get("eventType")
+    if event_type is not None and not isinstance(event_type, str):
+        # A list or object here made the set lookups below raise TypeError
+        # (a 500 found by tests/test_fuzz_receive.py).
+        raise InvalidEvent(f"eventType must be a string, not {type(event_type).__name__}")
     if event_type in CREATED_TYPES:
         kind = "created"
     elif event_type in CLOSED_TYPES:
@@ -151,6 +157,31 @@ def _first_present(inner: dict[str, Any], outer: dict[str, Any], key: str) -> An
     return value if value is not None else outer.get(key)
 
 
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def storable(text: str) -> str:
+    """``text`` as PostgreSQL can store it: text and jsonb refuse NUL, and a
+    lone surrogate (valid in JSON's \\u escapes) cannot be encoded as UTF-8.
+    Both made processing fail (found by tests/test_fuzz_receive.py)."""
+    return _LONE_SURROGATE.sub("\ufffd", text.replace("\x00", ""))
+
+
+def storable_json(value: Any) -> Any:
+    """A decoded JSON value with every string made ``storable`` and the
+    non-finite floats JSON numbers like 1e999 decode to replaced by null
+    (jsonb has no Infinity)."""
+    if isinstance(value, str):
+        return storable(value)
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, list):
+        return [storable_json(item) for item in value]
+    if isinstance(value, dict):
+        return {storable(str(key)): storable_json(item) for key, item in value.items()}
+    return value
+
+
 def _text(value: Any, max_length: int) -> str | None:
     """A scalar as text, cut to the column's size; None when absent."""
     if value is None:
@@ -158,14 +189,14 @@ def _text(value: Any, max_length: int) -> str | None:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, str | int | float):
-        return str(value).replace("\x00", "")[:max_length]
+        return storable(str(value))[:max_length]
     return None  # objects and lists where a scalar belongs: ignored
 
 
 def _identifier(value: Any, where: str) -> str:
     if isinstance(value, bool) or not isinstance(value, str | int):
         raise InvalidEvent(f"{where} is missing or not a string")
-    text = str(value).strip()
+    text = storable(str(value)).strip()
     if not text:
         raise InvalidEvent(f"{where} is empty")
     if len(text) > ID_MAX_LENGTH or "\x00" in text:
@@ -201,12 +232,12 @@ def _conversation_ref(payload: dict[str, Any]) -> str:
 def _visitor_context(back_office_data: Any) -> dict[str, Any]:
     """backOfficeData ([{"key", "value"}, …]) as a mapping; junk entries dropped."""
     if isinstance(back_office_data, dict):
-        return {str(k)[:200]: v for k, v in back_office_data.items()}
+        return {storable(str(k))[:200]: storable_json(v) for k, v in back_office_data.items()}
     context: dict[str, Any] = {}
     if isinstance(back_office_data, list):
         for item in back_office_data:
             if isinstance(item, dict) and isinstance(item.get("key"), str):
-                context[item["key"][:200]] = item.get("value")
+                context[storable(item["key"])[:200]] = storable_json(item.get("value"))
     return context
 
 
@@ -243,11 +274,14 @@ def _messages(history: Any) -> tuple[ParsedMessage, ...]:
             raise InvalidEvent(f"{where}.message is not a string")
         messages.append(
             ParsedMessage(
-                author_role=(_text(author.get("role"), ROLE_MAX_LENGTH) or "UNKNOWN").upper(),
+                # Cut after upper(): "ß".upper() is "SS".
+                author_role=(_text(author.get("role"), ROLE_MAX_LENGTH) or "UNKNOWN").upper()[
+                    :ROLE_MAX_LENGTH
+                ],
                 author_closer_id=_text(author.get("id"), ID_MAX_LENGTH) or "",
                 author_email=_text(author.get("email"), EMAIL_MAX_LENGTH) or "",
                 author_phone=_text(author.get("phone"), PHONE_MAX_LENGTH) or "",
-                text=(text or "").replace("\x00", ""),
+                text=storable(text or ""),
                 sent_ms=_epoch_ms(item.get("timestamp"), f"{where}.timestamp"),
             )
         )

@@ -56,8 +56,14 @@ def celery_broker(url: str, *, flush: bool = True) -> Iterator[None]:
 
 
 @contextmanager
-def celery_worker(broker_url: str, *extra_args: str) -> Iterator[subprocess.Popen[bytes]]:
-    """Start ``celery worker`` against the test database; stop it afterwards."""
+def celery_worker(
+    broker_url: str, *extra_args: str, log_path: Path | None = None
+) -> Iterator[subprocess.Popen[bytes]]:
+    """Start ``celery worker`` against the test database; stop it afterwards.
+
+    ``log_path``: where its output goes (discarded by default).
+    """
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     env = {
         **os.environ,
         "DATABASE_URL": database_url_for_tests(),
@@ -82,8 +88,8 @@ def celery_worker(broker_url: str, *extra_args: str) -> Iterator[subprocess.Pope
         ],
         cwd=PROJECT_ROOT,
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=log,
+        stderr=log,
         start_new_session=True,  # so we can kill the worker and its children together
     )
     try:
@@ -96,6 +102,8 @@ def celery_worker(broker_url: str, *extra_args: str) -> Iterator[subprocess.Pope
             except subprocess.TimeoutExpired:
                 os.killpg(worker.pid, signal.SIGKILL)
                 worker.wait()
+        if log_path:
+            log.close()  # type: ignore[union-attr]
 
 
 def wait_until(

@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from conversations.models import Conversation
 from tests.builders import closed_event
-from tests.processes import celery_broker
+from tests.processes import celery_broker, wait_until
 from tests.webhook_client import post
 from webhooks.models import EventSource, EventStatus, InboundEvent
 from webhooks.services import events_due, process_inbound_event, requeue, retry_delay
@@ -167,9 +167,17 @@ def unreachable_broker():
         yield
 
 
+@pytest.mark.parametrize("relay", [True, False], ids=["through the relay", "inline"])
 def test_broker_unreachable_still_answers_202_and_leaves_the_event_received(
-    client, make_endpoint, unreachable_broker, django_capture_on_commit_callbacks, caplog
+    client,
+    make_endpoint,
+    unreachable_broker,
+    django_capture_on_commit_callbacks,
+    caplog,
+    settings,
+    relay,
 ):
+    settings.WEBHOOK_TASK_RELAY = relay
     _, token = make_endpoint()
     with django_capture_on_commit_callbacks(execute=True) as callbacks:
         response = post(client, token, closed_event("c1", 2_000_000))
@@ -177,6 +185,37 @@ def test_broker_unreachable_still_answers_202_and_leaves_the_event_received(
     assert len(callbacks) == 1  # the send was attempted, after commit
     assert response.status_code == 202
     assert InboundEvent.objects.get().status == EventStatus.RECEIVED
-    # It failed on the connection itself, and said so.
-    assert "broker unreachable" in caplog.text
+    # It failed on the connection itself (in the relay's thread, a moment
+    # later), and said so.
+    wait_until(lambda: "broker unreachable" in caplog.text, timeout=30, what="the warning")
     assert "Connection refused" in caplog.text
+
+
+def test_a_task_applies_other_waiting_events_in_the_same_batch(settings):
+    settings.EVENT_BATCH_SIZE = 10
+    first, *others = [stored(closed_event(f"c{n}", 2_000_000)) for n in range(4)]
+
+    result = process_inbound_event(event_id=first.pk)
+
+    assert result is not None and result.status == EventStatus.PROCESSED
+    assert set(InboundEvent.objects.values_list("status", "attempts")) == {
+        (EventStatus.PROCESSED, 1)
+    }
+    assert Conversation.objects.count() == 4
+    # Their own tasks, arriving later, find nothing left to do.
+    assert [process_inbound_event(event_id=e.pk) for e in others] == [None, None, None]
+
+
+def test_a_failing_batch_falls_back_to_the_tasks_own_event_alone(settings, failing_archive):
+    settings.EVENT_BATCH_SIZE = 10
+    first, *others = [stored(closed_event(f"c{n}", 2_000_000)) for n in range(3)]
+
+    result = process_inbound_event(event_id=first.pk)
+
+    assert result is not None and result.status == EventStatus.FAILED
+    first.refresh_from_db()
+    assert (first.status, first.attempts) == (EventStatus.FAILED, 1)
+    # The others were not touched: their own tasks will try them.
+    assert {
+        (e.status, e.attempts) for e in InboundEvent.objects.filter(pk__in=[o.pk for o in others])
+    } == {(EventStatus.RECEIVED, 0)}

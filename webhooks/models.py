@@ -81,6 +81,9 @@ class EventStatus(models.TextChoices):
     DEAD = "dead", "Dead (retries exhausted)"
     SKIPPED = "skipped", "Skipped (unknown type)"
     REJECTED = "rejected", "Rejected (malformed)"
+    # Its customer was erased (GDPR): body and headers blanked, the dedupe key
+    # kept so a re-delivery is still recognised and answered 200.
+    ERASED = "erased", "Erased (customer data removed)"
 
 
 class InboundEvent(models.Model):
@@ -132,3 +135,30 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or 'event'} #{self.pk} ({self.status})"
+
+
+def customer_key(closer_id: str) -> str:
+    """How an erased customer is remembered: a hash, not their Closer id."""
+    return hashlib.sha256(closer_id.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class CustomerErasure(models.Model):
+    """The audit record of one GDPR erasure, and the tombstone that keeps the
+    customer erased: an event of theirs timestamped before ``erased_at`` that
+    arrives later (a sender's retry, a backfill of an old dump, a reprocess)
+    is marked ``erased`` and never applied. Newer events are new data and are
+    archived as usual.
+    """
+
+    customer_key = models.CharField(
+        max_length=64, unique=True, help_text="SHA-256 of the customer's Closer id."
+    )
+    erased_at = models.DateTimeField()
+    erased_by = models.CharField(max_length=150, blank=True, help_text="Who ran the erasure.")
+    counts = models.JSONField(default=dict, help_text="Rows removed or blanked, by kind.")
+
+    class Meta:
+        ordering = ["-erased_at"]
+
+    def __str__(self) -> str:
+        return f"Erasure of customer {self.customer_key[:12]}… at {self.erased_at:%Y-%m-%d %H:%M}"

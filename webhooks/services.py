@@ -4,19 +4,25 @@ import hashlib
 import hmac
 import json
 import logging
+import time
 from collections.abc import Mapping
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
-from django.db.models import F
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F, Q
+from django.db.models.signals import post_delete, post_save
+from django.dispatch import receiver
 from django.utils import timezone
 
 from conversations import services as archive
+from conversations.payloads import storable
 
+from .erasure import erased_among, is_erased
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
 from .signatures import SignatureError, verify_hmac_sha256, verify_standard_webhooks
 
@@ -51,8 +57,33 @@ class Rejected(Exception):
 # --- Receiving ---------------------------------------------------------------------
 
 
+# Endpoints by token hash, with the time each was read: saves a query per
+# webhook. A change to an endpoint (disabled, secrets rotated) reaches every
+# web process within WEBHOOK_ENDPOINT_CACHE_SECONDS, and this one at once
+# (the post_save/post_delete signals below clear it).
+_endpoint_cache: dict[str, tuple[float, WebhookEndpoint | None]] = {}
+
+
+@receiver([post_save, post_delete], sender=WebhookEndpoint)
+def _forget_endpoints(**kwargs: Any) -> None:
+    _endpoint_cache.clear()
+
+
+def _lookup_endpoint(token_hash: str) -> WebhookEndpoint | None:
+    ttl = settings.WEBHOOK_ENDPOINT_CACHE_SECONDS
+    cached = _endpoint_cache.get(token_hash)
+    if cached is not None and time.monotonic() - cached[0] < ttl:
+        return cached[1]
+    endpoint = WebhookEndpoint.objects.filter(token_hash=token_hash).first()
+    if ttl > 0 and endpoint is not None:  # unknown tokens are not cached: no memory to fill
+        if len(_endpoint_cache) > 1000:
+            _endpoint_cache.clear()
+        _endpoint_cache[token_hash] = (time.monotonic(), endpoint)
+    return endpoint
+
+
 def find_endpoint(*, token: str) -> WebhookEndpoint:
-    endpoint = WebhookEndpoint.objects.filter(token_hash=hash_token(token)).first()
+    endpoint = _lookup_endpoint(hash_token(token))
     if endpoint is None:
         logger.warning("webhook rejected: unknown endpoint token")
         raise Rejected(401, "unknown endpoint")
@@ -168,7 +199,8 @@ def _check_api_key(endpoint: WebhookEndpoint, payload: dict[str, Any]) -> None:
 
 
 def _constant_time_equal(a: str, b: str) -> bool:
-    return hmac.compare_digest(a.encode(), b.encode())
+    # surrogatepass: a JSON string may hold a lone surrogate (fuzz-found 500).
+    return hmac.compare_digest(a.encode(), b.encode("utf-8", "surrogatepass"))
 
 
 def _count_rejection(endpoint: WebhookEndpoint, reason: str) -> None:
@@ -236,9 +268,11 @@ def _store(
     error: str,
 ) -> tuple[InboundEvent, bool]:
     """Insert the event in one statement; a taken dedupe key means a duplicate."""
-    kept_headers = {name: headers[name] for name in STORED_HEADERS if name in headers}
+    kept_headers = {name: storable(headers[name]) for name in STORED_HEADERS if name in headers}
     if endpoint.signature_header in headers:
-        kept_headers[endpoint.signature_header.lower()] = headers[endpoint.signature_header]
+        kept_headers[endpoint.signature_header.lower()] = storable(
+            headers[endpoint.signature_header]
+        )
     customer = payload.get("customer") if payload else None
     customer_id = customer.get("id") if isinstance(customer, dict) else None
     event = InboundEvent(
@@ -246,7 +280,9 @@ def _store(
         source=EventSource.WEBHOOK,
         dedupe_key=dedupe_key,
         event_type=archive.event_type_of(payload),
-        customer_closer_id=str(customer_id)[:100] if isinstance(customer_id, str | int) else "",
+        customer_closer_id=(
+            storable(str(customer_id))[:100] if isinstance(customer_id, str | int) else ""
+        ),
         raw_body=body,
         headers=kept_headers,
         remote_addr=remote_addr,
@@ -255,15 +291,19 @@ def _store(
         processed_at=timezone.now() if status != EventStatus.RECEIVED else None,
     )
     try:
-        with transaction.atomic():
+        # On the request path (autocommit) the INSERT is its own transaction:
+        # one round trip, committed when it returns. Inside a caller's
+        # transaction a savepoint keeps a duplicate from aborting it.
+        with transaction.atomic() if connection.in_atomic_block else nullcontext():
             event.save()
-            if status == EventStatus.RECEIVED:
-                from .tasks import enqueue_processing
-
-                transaction.on_commit(partial(enqueue_processing, event.pk))
     except IntegrityError:
         existing = InboundEvent.objects.get(endpoint=endpoint, dedupe_key=dedupe_key)
         return existing, False
+    if status == EventStatus.RECEIVED:
+        from .tasks import hand_over
+
+        # Right away in autocommit; after the caller's commit otherwise.
+        transaction.on_commit(partial(hand_over, event.pk))
     return event, True
 
 
@@ -287,19 +327,35 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
     Returns None when there is nothing to do: the event is already done, or
     another worker holds it right now.
     """
+    pending = [EventStatus.RECEIVED, EventStatus.FAILED]
+    # Most duplicate tasks (the event went in another task's batch) end here,
+    # on one query and no transaction.
+    if not InboundEvent.objects.filter(pk=event_id, status__in=pending).exists():
+        return None
     with transaction.atomic():
         # skip_locked: a duplicate task (a sweep re-send, a redelivery after a
         # lost ack) must not wait for, then redo, a worker's in-flight work.
         event = (
             InboundEvent.objects.select_for_update(skip_locked=True)
-            .filter(pk=event_id, status__in=[EventStatus.RECEIVED, EventStatus.FAILED])
+            .filter(pk=event_id, status__in=pending)
             .first()
         )
         if event is None:
             return None
+        if event.status == EventStatus.RECEIVED and settings.EVENT_BATCH_SIZE > 1:
+            batch_result = _process_with_waiting_events(event)
+            if batch_result is not None:
+                return batch_result
         event.attempts += 1
         try:
             payload = json.loads(bytes(event.raw_body))
+        except ValueError as error:
+            # Not JSON (a `rejected` event sent back by reprocess): retrying
+            # cannot help.
+            return _record_outcome(event, EventStatus.REJECTED, f"body is not JSON: {error}")
+        try:
+            if isinstance(payload, dict) and is_erased(payload):
+                return _record_erased(event)
             with transaction.atomic():
                 outcome = archive.apply_events(
                     [archive.IncomingEvent(payload=payload, inbound_event_id=event.pk)]
@@ -307,18 +363,98 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
         except Exception as error:
             logger.exception("processing inbound event %s failed", event.pk)
             return _record_failure(event, error)
-        event.status = {
-            archive.APPLIED: EventStatus.PROCESSED,
-            archive.SKIPPED: EventStatus.SKIPPED,
-            archive.INVALID: EventStatus.REJECTED,
-        }[outcome.status]
-        event.last_error = outcome.reason
-        event.processed_at = timezone.now()
-        event.next_attempt_at = None
-        event.save(
-            update_fields=["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
-        )
-        return ProcessingResult(event.status)
+        return _record_outcome(event, _OUTCOME_STATUS[outcome.status], outcome.reason)
+
+
+_OUTCOME_STATUS = {
+    archive.APPLIED: EventStatus.PROCESSED,
+    archive.SKIPPED: EventStatus.SKIPPED,
+    archive.INVALID: EventStatus.REJECTED,
+}
+
+
+def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None:
+    """Apply ``event`` together with other events waiting in the inbox, in one
+    ``apply_events`` batch: a batch costs about as many queries as one event.
+
+    Under load the queue holds a task for each of them too; those tasks then
+    find their event done and return at once. If the batch fails, nothing of
+    it is kept and None is returned: the caller applies ``event`` alone, with
+    the usual error handling, and the others wait for their own tasks.
+    """
+    companions = list(
+        InboundEvent.objects.select_for_update(skip_locked=True)
+        .filter(status=EventStatus.RECEIVED)
+        .exclude(pk=event.pk)
+        .order_by("pk")[: settings.EVENT_BATCH_SIZE - 1]
+    )
+    if not companions:
+        return None
+    batch = [event, *companions]
+    payloads: dict[int, Any] = {}
+    for item in batch:
+        try:
+            payloads[item.pk] = json.loads(bytes(item.raw_body))
+        except ValueError:
+            return None  # rare: handled one by one
+    try:
+        with transaction.atomic():
+            erased = erased_among(payloads)
+            applied = [pk for pk in payloads if pk not in erased]
+            outcomes = archive.apply_events(
+                [archive.IncomingEvent(payload=payloads[pk], inbound_event_id=pk) for pk in applied]
+            ).outcomes
+    except Exception:
+        logger.warning(
+            "batch of %d events failed; applying event %s alone", len(batch), event.pk,
+            exc_info=True,
+        )  # fmt: skip
+        return None
+    now = timezone.now()
+    by_pk = {item.pk: item for item in batch}
+    for pk, outcome in zip(applied, outcomes, strict=True):
+        item = by_pk[pk]
+        item.status, item.last_error = _OUTCOME_STATUS[outcome.status], outcome.reason
+    for pk in erased:
+        _blank_erased(by_pk[pk])
+    for item in batch:
+        item.attempts += 1
+        item.processed_at, item.next_attempt_at = now, None
+    fields = ["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
+    if erased:  # rare: only then rewrite the (large) bodies
+        fields += ["raw_body", "headers", "remote_addr", "customer_closer_id"]
+    InboundEvent.objects.bulk_update(batch, fields)
+    return ProcessingResult(event.status)
+
+
+def _record_outcome(event: InboundEvent, status: str, reason: str) -> ProcessingResult:
+    event.status = status
+    event.last_error = reason
+    event.processed_at = timezone.now()
+    event.next_attempt_at = None
+    event.save(
+        update_fields=["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
+    )
+    return ProcessingResult(event.status)
+
+
+def _record_erased(event: InboundEvent) -> ProcessingResult:
+    """An event of an erased customer, from before the erasure: never applied,
+    and its personal data goes the way of the rest of theirs."""
+    _blank_erased(event)
+    event.processed_at = timezone.now()
+    event.next_attempt_at = None
+    event.save()
+    return ProcessingResult(event.status)
+
+
+def _blank_erased(event: InboundEvent) -> None:
+    event.status = EventStatus.ERASED
+    event.raw_body = b""
+    event.headers = {}
+    event.remote_addr = None
+    event.customer_closer_id = ""
+    event.last_error = "customer erased"
 
 
 def _record_failure(event: InboundEvent, error: Exception) -> ProcessingResult:
@@ -335,31 +471,73 @@ def _record_failure(event: InboundEvent, error: Exception) -> ProcessingResult:
     return ProcessingResult(event.status, delay)
 
 
-def events_due(*, grace_seconds: int = 60) -> list[int]:
-    """Events the sweep should (re-)send: received but never picked up, or
-    failed and past their retry time."""
+def events_due(*, grace_seconds: int = 60, limit: int = 10_000) -> list[int]:
+    """Events the sweep should (re-)send: received but never picked up (and
+    not already re-sent recently), or failed and past their retry time."""
     now = timezone.now()
     received = InboundEvent.objects.filter(
-        status=EventStatus.RECEIVED, received_at__lte=now - timedelta(seconds=grace_seconds)
+        Q(next_attempt_at__isnull=True) | Q(next_attempt_at__lte=now),
+        status=EventStatus.RECEIVED,
+        received_at__lte=now - timedelta(seconds=grace_seconds),
     )
     failed = InboundEvent.objects.filter(status=EventStatus.FAILED, next_attempt_at__lte=now)
     return sorted(
         [
-            *received.values_list("pk", flat=True)[:10_000],
-            *failed.values_list("pk", flat=True)[:10_000],
+            *received.order_by("pk").values_list("pk", flat=True)[:limit],
+            *failed.order_by("pk").values_list("pk", flat=True)[:limit],
         ]
     )
 
 
+@dataclass(frozen=True)
+class SweepResult:
+    due: int
+    sent: int
+
+    @property
+    def broker_unreachable(self) -> bool:
+        return self.sent < self.due
+
+
+def sweep(*, grace_seconds: int, resend_after_seconds: int, limit: int = 10_000) -> SweepResult:
+    """Send the processing task again for every event that is due.
+
+    A ``received`` event that is re-sent is not re-sent again before
+    ``resend_after_seconds``: under a backlog its task is still queued, and
+    each sweep would otherwise queue another copy. Sending stops at the first
+    publish failure (the broker is down; the next sweep tries again) so a
+    sweep never spends a connect timeout per event.
+    """
+    from .tasks import send_processing
+
+    event_ids = events_due(grace_seconds=grace_seconds, limit=limit)
+    sent = send_processing(event_ids)
+    if sent:
+        InboundEvent.objects.filter(pk__in=event_ids[:sent], status=EventStatus.RECEIVED).update(
+            next_attempt_at=timezone.now() + timedelta(seconds=resend_after_seconds)
+        )
+    if sent < len(event_ids):
+        logger.warning("sweep: broker unreachable; %d of %d events sent", sent, len(event_ids))
+    return SweepResult(due=len(event_ids), sent=sent)
+
+
+REQUEUEABLE = (EventStatus.FAILED, EventStatus.DEAD, EventStatus.REJECTED)
+
+
 def requeue(*, event_ids: list[int]) -> int:
-    """Put failed, dead or rejected events back to ``received`` and send them."""
-    from .tasks import enqueue_processing
+    """Put failed, dead or rejected events back to ``received`` and send them
+    after commit. Those the broker does not take now, the sweep sends."""
+    from .tasks import send_processing
 
     with transaction.atomic():
-        updated = InboundEvent.objects.filter(
-            pk__in=event_ids,
-            status__in=[EventStatus.FAILED, EventStatus.DEAD, EventStatus.REJECTED],
-        ).update(status=EventStatus.RECEIVED, attempts=0, next_attempt_at=None)
-        for event_id in event_ids:
-            transaction.on_commit(partial(enqueue_processing, event_id))
-    return updated
+        requeued = list(
+            InboundEvent.objects.select_for_update()
+            .filter(pk__in=event_ids, status__in=REQUEUEABLE)
+            .order_by("pk")
+            .values_list("pk", flat=True)
+        )
+        InboundEvent.objects.filter(pk__in=requeued).update(
+            status=EventStatus.RECEIVED, attempts=0, next_attempt_at=None, last_error=""
+        )
+        transaction.on_commit(partial(send_processing, requeued))
+    return len(requeued)

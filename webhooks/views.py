@@ -3,7 +3,7 @@
 import logging
 
 from django.conf import settings
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
@@ -48,6 +48,12 @@ def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
         )
     except Rejected as rejected:
         return _error(rejected.status_code, rejected.reason)
+    except DataError:
+        # A value the database refuses (the services make every value
+        # storable; this is the last line): the input's fault, not an outage,
+        # so no 503 that would make the sender retry it forever.
+        logger.exception("webhook body has a value the database refused")
+        return _error(400, "body has a value that cannot be stored")
     except DatabaseError:
         # Never 2xx for an event we could not store: the sender retries.
         logger.exception("database unavailable while receiving a webhook")
