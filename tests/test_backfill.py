@@ -6,6 +6,7 @@ import sys
 
 import pytest
 from django.core.management.base import CommandError
+from django.db import connection
 
 from conversations import bulk
 from conversations.models import Conversation, Customer, Message
@@ -190,8 +191,20 @@ def test_invalid_json_inside_an_array_keeps_what_came_before_and_goes_on_with_th
 
 
 def test_a_record_that_fails_to_apply_is_isolated_and_nothing_of_it_is_stored(tmp_path):
-    # A lone surrogate parses as JSON but cannot be stored as UTF-8 text.
-    poisoned = closed_event("c-bad", 2_000_000, messages=[message("CUSTOMER", "\ud800", 1)])
+    # A real database fault for one customer: the archive refuses to store it.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_refuse_c_bad() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF NEW.closer_id = 'c-bad' THEN RAISE EXCEPTION 'refusing c-bad'; END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_refuse_c_bad BEFORE INSERT ON conversations_customer
+            FOR EACH ROW EXECUTE FUNCTION test_refuse_c_bad();
+            """
+        )
+    poisoned = closed_event("c-bad", 2_000_000)
     payloads = [created_event(f"c{i}", 1_000_000) for i in range(5)]
     payloads.insert(3, poisoned)
     errors = tmp_path / "errors.ndjson"

@@ -1,5 +1,6 @@
 """erase_customer: GDPR erasure, its audit record, and no resurrection."""
 
+import json
 import logging
 from io import StringIO
 
@@ -185,3 +186,19 @@ def test_an_erased_customers_old_event_in_a_processing_batch_is_erased_too(
     assert bytes(InboundEvent.objects.get(pk=old).raw_body) == b""
     assert InboundEvent.objects.get(pk=other).status == EventStatus.PROCESSED
     assert not Customer.objects.filter(closer_id="jon").exists()
+
+
+def test_backfilling_an_old_dump_after_the_erasure_brings_nothing_back(archived, tmp_path):
+    dump = tmp_path / "old.ndjson"
+    old_events = [closed_event("jon", T0 + 9000, email=EMAIL), created_event("jon", T0 + 8000)]
+    dump.write_text("\n".join(json.dumps(e) for e in old_events) + "\n")
+    erase("jon")
+
+    out = StringIO()
+    call_command("backfill", str(dump), "--no-progress", stdout=out)
+
+    assert "events of erased customers (not archived): 2" in out.getvalue()
+    assert not Customer.objects.filter(closer_id="jon").exists()
+    erased = InboundEvent.objects.filter(source="backfill")
+    assert set(erased.values_list("status", flat=True)) == {EventStatus.ERASED}
+    assert all(bytes(body) == b"" for body in erased.values_list("raw_body", flat=True))

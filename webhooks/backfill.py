@@ -23,6 +23,7 @@ from django.utils import timezone
 from conversations import services as archive
 from conversations.bulk import stage_rows, use_copy
 
+from .erasure import erased_among
 from .models import EventSource, EventStatus, InboundEvent
 from .services import canonical_json, dedupe_key_for
 
@@ -74,6 +75,7 @@ class BackfillResult:
     new_events: int = 0
     duplicates: int = 0
     skipped: int = 0  # unknown event types: kept in the inbox, not archived
+    erased: int = 0  # events of erased customers from before their erasure: not archived
     new_conversations: int = 0
     new_messages: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -82,6 +84,7 @@ class BackfillResult:
         self.new_events += other.new_events
         self.duplicates += other.duplicates
         self.skipped += other.skipped
+        self.erased += other.erased
         self.new_conversations += other.new_conversations
         self.new_messages += other.new_messages
         self.failures += other.failures
@@ -170,6 +173,21 @@ def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
     if not stored:
         return result
     fresh = [c for c in candidates if c.dedupe_key in stored]
+    # An old dump must not bring an erased customer back (the same rule as
+    # the webhook path): keep only the dedupe key of such events.
+    erased = erased_among({i: c.payload for i, c in enumerate(fresh)})
+    if erased:
+        result.erased = len(erased)
+        InboundEvent.objects.filter(
+            pk__in=[stored[fresh[i].dedupe_key] for i in erased]
+        ).update(
+            status=EventStatus.ERASED,
+            raw_body=b"",
+            headers={},
+            customer_closer_id="",
+            last_error="customer erased",
+        )
+        fresh = [c for i, c in enumerate(fresh) if i not in erased]
     applied = archive.apply_events(
         [
             archive.IncomingEvent(

@@ -232,6 +232,7 @@ class _Report:
                 f"new messages: {total.new_messages}",
                 f"duplicates skipped: {total.duplicates}",
                 f"unknown event types (kept, skipped): {total.skipped}",
+                f"events of erased customers (not archived): {total.erased}",
             ]
         lines += [f"errors: {self.errors}", f"elapsed: {elapsed:.1f} s", f"events/s: {rate:.0f}"]
         if not dry_run and self.read and total.new_events == 0 and total.skipped == 0:
