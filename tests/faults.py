@@ -182,11 +182,11 @@ def rabbitmq_vhost() -> Iterator[str]:
     """A private virtual host on the machine's RabbitMQ, deleted afterwards;
     yields its broker URL. Skips the test when RabbitMQ is not there."""
     if shutil.which("rabbitmqctl") is None:
-        pytest.skip("rabbitmqctl is not installed")
+        _skip_unless_required("rabbitmqctl is not installed")
     try:
         socket.create_connection(("127.0.0.1", 5672), timeout=2).close()
     except OSError:
-        pytest.skip("RabbitMQ is not listening on 127.0.0.1:5672")
+        _skip_unless_required("RabbitMQ is not listening on 127.0.0.1:5672")
     name = f"closer-archive-test-{secrets.token_hex(4)}"
     ctl = ["rabbitmqctl", "--quiet"]
     subprocess.run([*ctl, "add_vhost", name], check=True, capture_output=True, timeout=60)
@@ -200,3 +200,10 @@ def rabbitmq_vhost() -> Iterator[str]:
         yield f"amqp://guest:guest@127.0.0.1:5672/{name}"
     finally:
         subprocess.run([*ctl, "delete_vhost", name], capture_output=True, timeout=60, check=False)
+
+
+def _skip_unless_required(reason: str) -> None:
+    """Skip on a laptop without RabbitMQ; fail in CI (REQUIRE_RABBITMQ=1)."""
+    if os.environ.get("REQUIRE_RABBITMQ") == "1":
+        pytest.fail(f"RabbitMQ is required here: {reason}")
+    pytest.skip(reason)

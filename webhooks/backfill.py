@@ -178,9 +178,7 @@ def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
     erased = erased_among({i: c.payload for i, c in enumerate(fresh)})
     if erased:
         result.erased = len(erased)
-        InboundEvent.objects.filter(
-            pk__in=[stored[fresh[i].dedupe_key] for i in erased]
-        ).update(
+        InboundEvent.objects.filter(pk__in=[stored[fresh[i].dedupe_key] for i in erased]).update(
             status=EventStatus.ERASED,
             raw_body=b"",
             headers={},
