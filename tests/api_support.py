@@ -3,7 +3,9 @@
 from datetime import UTC, datetime
 from typing import Any
 
+import pytest
 from django.contrib.auth.models import Permission, User
+from django.core.cache import cache
 from django.db.models import Model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
@@ -78,3 +80,10 @@ def ids(response: Any) -> list[int]:
 def superuser(username: str = "root") -> User:
     # No password: hashing one costs the suite ~0.5 s per user.
     return User.objects.create_superuser(username, password=None)
+
+
+@pytest.fixture(name="client")
+def superuser_token_client() -> APIClient:
+    """The API as a superuser with a token; throttle counters start at zero."""
+    cache.clear()
+    return token_client(superuser())

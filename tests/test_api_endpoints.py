@@ -4,24 +4,16 @@ import json
 from datetime import timedelta
 
 import pytest
-from django.core.cache import cache
 
 from tests.api_support import (
     closed_conversation,
     ids,
     open_conversation,
-    superuser,
-    token_client,
+    superuser_token_client,  # noqa: F401 (the `client` fixture)
 )
 from webhooks.models import EventSource, InboundEvent
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client():
-    cache.clear()
-    return token_client(superuser())
 
 
 def test_a_conversation_detail_carries_its_transcript_oldest_first(client):

@@ -3,24 +3,16 @@
 from datetime import UTC, datetime
 
 import pytest
-from django.core.cache import cache
 
 from conversations.models import Adviser, Conversation, Customer
 from tests.api_support import (
     closed_conversation,
     ids,
     open_conversation,
-    superuser,
-    token_client,
+    superuser_token_client,  # noqa: F401 (the `client` fixture)
 )
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def client():
-    cache.clear()
-    return token_client(superuser())
 
 
 @pytest.fixture

@@ -4,20 +4,16 @@ rows are inserted between page requests."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from django.core.cache import cache
 
 from conversations.models import Conversation, Customer
-from tests.api_support import ids, superuser, token_client
+from tests.api_support import (
+    ids,
+    superuser_token_client,  # noqa: F401 (the `client` fixture)
+)
 
 pytestmark = pytest.mark.django_db
 
 START = datetime(2024, 1, 1, tzinfo=UTC)
-
-
-@pytest.fixture
-def client():
-    cache.clear()
-    return token_client(superuser())
 
 
 def add_conversations(count, *, first_minute=0, same_time=False, customer="c-1"):

@@ -5,21 +5,18 @@ import io
 import re
 
 import pytest
-from django.core.cache import cache
 
 from conversations.exports import MESSAGE_CSV_COLUMNS
 from conversations.models import Message
-from tests.api_support import closed_conversation, open_conversation, superuser, token_client
+from tests.api_support import (
+    closed_conversation,
+    open_conversation,
+    superuser_token_client,  # noqa: F401 (the `client` fixture)
+)
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/export/messages.csv"
-
-
-@pytest.fixture
-def client():
-    cache.clear()
-    return token_client(superuser())
 
 
 @pytest.fixture

@@ -4,23 +4,20 @@ import json
 import re
 
 import pytest
-from django.core.cache import cache
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
 from conversations.exports import stream_conversations_ndjson
 from conversations.models import Conversation
-from tests.api_support import closed_conversation, open_conversation, superuser, token_client
+from tests.api_support import (
+    closed_conversation,
+    open_conversation,
+    superuser_token_client,  # noqa: F401 (the `client` fixture)
+)
 
 pytestmark = pytest.mark.django_db
 
 URL = "/api/v1/export/conversations.ndjson"
-
-
-@pytest.fixture
-def client():
-    cache.clear()
-    return token_client(superuser())
 
 
 @pytest.fixture
