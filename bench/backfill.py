@@ -28,6 +28,7 @@ import django
 
 django.setup()
 
+from django.core.management import call_command
 from django.db import connection, transaction
 
 from bench.make_dump import DumpShape, write_dump
@@ -43,6 +44,7 @@ ARCHIVE_TABLES = [
 
 
 def empty_archive() -> None:
+    call_command("migrate", verbosity=0)  # a bench database from an older schema
     with connection.cursor() as cursor:
         cursor.execute(f"TRUNCATE {', '.join(ARCHIVE_TABLES)} RESTART IDENTITY CASCADE")
         cursor.execute("CHECKPOINT")  # a checkpoint mid-run would be charged to the backfill

@@ -370,3 +370,16 @@ def test_a_record_nested_too_deeply_to_encode_is_an_error_not_the_end_of_the_run
     assert Customer.objects.get().closer_id == "c1"
     (reported,) = [json.loads(line) for line in errors.read_text().splitlines()]
     assert reported["index"] == 0
+
+
+def test_a_database_error_no_record_caused_stops_the_run_with_a_clear_message(tmp_path):
+    # A schema that is not migrated (a table missing) is nobody's bad record.
+    with connection.cursor() as cursor:
+        cursor.execute("ALTER TABLE webhooks_customererasure RENAME TO customererasure_gone")
+    errors = tmp_path / "errors.ndjson"
+    dump = write(tmp_path / "dump.ndjson", [created_event(f"c{i}", 1_000_000) for i in range(4)])
+
+    with pytest.raises(CommandError, match="stopped by a database error"):
+        backfill(dump, "--errors", errors)
+
+    assert errors.read_text() == ""  # no record was blamed

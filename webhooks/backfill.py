@@ -17,7 +17,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from django.db import InterfaceError, OperationalError, connection, transaction
+from django.db import (
+    InterfaceError,
+    OperationalError,
+    ProgrammingError,
+    connection,
+    transaction,
+)
 from django.utils import timezone
 
 from conversations import services as archive
@@ -154,16 +160,29 @@ def _apply_resiliently(candidates: list[DumpedEvent], result: BackfillResult) ->
     except (OperationalError, InterfaceError):
         raise  # the database is gone: no record is to blame, stop the run
     except Exception as error:
-        if len(candidates) == 1:
-            logger.warning("backfill: record failed to apply", exc_info=True)
-            reason = f"failed to apply: {type(error).__name__}: {error}"
-            result.failures.append(Failure(candidates[0], reason[:1000]))
-            return
-        middle = len(candidates) // 2
-        _apply_resiliently(candidates[:middle], result)
-        _apply_resiliently(candidates[middle:], result)
+        if isinstance(error, ProgrammingError) and _schema_error(error):
+            raise  # the schema is not migrated: no record is to blame either
+        _isolate(candidates, error, result)
         return
     result.add(applied)
+
+
+def _isolate(candidates: list[DumpedEvent], error: Exception, result: BackfillResult) -> None:
+    """The batch failed: report a lone record, or retry each half."""
+    if len(candidates) == 1:
+        logger.warning("backfill: record failed to apply", exc_info=True)
+        reason = f"failed to apply: {type(error).__name__}: {error}"
+        result.failures.append(Failure(candidates[0], reason[:1000]))
+        return
+    middle = len(candidates) // 2
+    _apply_resiliently(candidates[:middle], result)
+    _apply_resiliently(candidates[middle:], result)
+
+
+def _schema_error(error: ProgrammingError) -> bool:
+    """SQLSTATE class 42 (undefined table or column…): the code and the
+    database disagree, whatever the records hold."""
+    return str(getattr(error.__cause__, "sqlstate", "") or "").startswith("42")
 
 
 def _apply(candidates: list[DumpedEvent]) -> BackfillResult:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import DatabaseError
 from tqdm import tqdm
 
 from conversations.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
@@ -65,6 +66,7 @@ class Command(BaseCommand):
             dynamic_ncols=True,
         )
         started = time.monotonic()
+        stopped_by: DatabaseError | None = None
         try:
             with _collecting_garbage_between_batches():
                 for number, batch in enumerate(_read_ahead(sources, options["batch_size"])):
@@ -76,6 +78,10 @@ class Command(BaseCommand):
                     progress.update(batch.read)
                     if number % GC_EVERY_BATCHES == 0:
                         gc.collect()
+        except DatabaseError as error:
+            # Raised only when no record is to blame (database down, schema
+            # not migrated): the batches committed so far are kept.
+            stopped_by = error
         finally:
             progress.close()
             if errors_file:
@@ -83,6 +89,12 @@ class Command(BaseCommand):
         report.summarise(
             files=len(sources), elapsed=time.monotonic() - started, dry_run=options["dry_run"]
         )
+        if stopped_by is not None:
+            raise CommandError(
+                f"stopped by a database error ({type(stopped_by).__name__}: {stopped_by}); "
+                "what was committed is kept, and running the same command again "
+                "continues where it stopped"
+            )
         if report.errors:
             where = f" (see {options['errors']})" if errors_file else ""
             raise CommandError(f"{report.errors} record(s) could not be archived{where}")
