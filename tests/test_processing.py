@@ -1,6 +1,5 @@
 """Processing stored events: statuses, retries, dead events, the sweep."""
 
-import json
 from datetime import timedelta
 
 import pytest
@@ -9,24 +8,14 @@ from django.utils import timezone
 
 from conversations.models import Conversation
 from tests.builders import closed_event
+from tests.inbox import stored
 from tests.processes import celery_broker, wait_until
 from tests.webhook_client import post
-from webhooks.models import EventSource, EventStatus, InboundEvent
+from webhooks.models import EventStatus, InboundEvent
 from webhooks.services import events_due, process_inbound_event, requeue, retry_delay
 from webhooks.tasks import process_inbound_event as process_task
 
 pytestmark = pytest.mark.django_db
-
-
-def stored(payload, **fields):
-    body = json.dumps(payload).encode()
-    return InboundEvent.objects.create(
-        source=EventSource.WEBHOOK,
-        dedupe_key=f"test:{hash(body)}:{fields}",
-        event_type=payload.get("eventType", ""),
-        raw_body=body,
-        **fields,
-    )
 
 
 @pytest.fixture

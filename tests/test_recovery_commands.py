@@ -1,6 +1,5 @@
 """sweep_events, reprocess_events and the beat schedule."""
 
-import json
 from datetime import timedelta
 from io import StringIO
 
@@ -11,22 +10,12 @@ from django.utils import timezone
 
 from closerarchive.celery import app as celery_app
 from tests.builders import closed_event
+from tests.inbox import stored
 from tests.processes import celery_broker
 from webhooks.models import EventSource, EventStatus, InboundEvent
 from webhooks.tasks import sweep_events
 
 pytestmark = pytest.mark.django_db
-
-
-def stored(payload, **fields):
-    body = json.dumps(payload).encode()
-    return InboundEvent.objects.create(
-        source=EventSource.WEBHOOK,
-        dedupe_key=f"test:{payload['customer']['id']}:{payload['timestamp']}",
-        event_type=payload.get("eventType", ""),
-        raw_body=body,
-        **fields,
-    )
 
 
 def run(*args: str) -> str:
