@@ -20,8 +20,8 @@ from hypothesis import strategies as st
 
 from tests.builders import closed_event, created_event
 from tests.webhook_client import hmac_headers, post
+from webhooks.bodies import MAX_JSON_DEPTH
 from webhooks.models import EventStatus, InboundEvent, WebhookEndpoint
-from webhooks.services import MAX_JSON_DEPTH
 
 pytestmark = pytest.mark.django_db
 
@@ -191,12 +191,24 @@ def test_hostile_authenticated_bodies_never_get_a_5xx_nor_fail_processing(
         assert bytes(event.raw_body) == body or response.status_code == 200
 
 
+def nested_objects(levels: int) -> bytes:
+    return b'{"eventType":"x.unknown","a":' * (levels - 1) + b"{}" + b"}" * (levels - 1)
+
+
 def test_nesting_deeper_than_the_limit_is_refused_with_400(client, signed_endpoint):
     _, token = signed_endpoint
-    body = b'{"a":' * MAX_JSON_DEPTH + b"1" + b"}" * MAX_JSON_DEPTH
+    body = nested_objects(MAX_JSON_DEPTH + 1)
     response = post(client, token, body, headers=hmac_headers(SECRET, body))
     assert response.status_code == 400
     assert "nested" in response.json()["error"]
+
+
+def test_nesting_at_the_limit_is_accepted(client, signed_endpoint):
+    _, token = signed_endpoint
+    body = nested_objects(MAX_JSON_DEPTH)
+    response = post(client, token, body, headers=hmac_headers(SECRET, body))
+    assert response.status_code == 202, response.content
+    assert response.json()["status"] == EventStatus.SKIPPED
 
 
 @pytest.mark.parametrize(

@@ -123,6 +123,12 @@ def test_bodies_that_are_not_a_json_object_are_answered_400(client, token, body,
     assert InboundEvent.objects.get().status == EventStatus.REJECTED
 
 
+def test_a_long_digit_string_is_not_mistaken_for_a_long_number(client, token):
+    response = post(client, token, {"eventType": "x.unknown", "note": "1" * 500})
+    assert response.status_code == 202
+    assert InboundEvent.objects.get().status == EventStatus.SKIPPED
+
+
 def test_a_known_event_that_cannot_be_archived_is_answered_400_and_kept(client, token):
     response = post(client, token, {"eventType": "ThreadClosedEvent", "customer": {}})
     assert response.status_code == 400

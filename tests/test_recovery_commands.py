@@ -6,6 +6,8 @@ from io import StringIO
 import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from closerarchive.celery import app as celery_app
@@ -13,6 +15,7 @@ from tests.builders import closed_event
 from tests.inbox import stored
 from tests.processes import celery_broker
 from webhooks.models import EventSource, EventStatus, InboundEvent
+from webhooks.services import events_due
 from webhooks.tasks import sweep_events
 
 pytestmark = pytest.mark.django_db
@@ -131,3 +134,16 @@ def test_a_rejected_event_whose_body_is_not_json_is_rejected_again_not_retried(
     event.refresh_from_db()
     assert event.status == EventStatus.REJECTED
     assert "not JSON" in event.last_error
+
+
+def test_the_sweeps_queries_are_served_by_the_pending_events_index():
+    """The sweep reads only waiting events: with millions processed, it must
+    not scan the inbox. Capture its real SQL and read the plans."""
+    with CaptureQueriesContext(connection) as queries:
+        events_due(grace_seconds=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        for query in queries.captured_queries:
+            cursor.execute("EXPLAIN " + query["sql"])
+            plan = "\n".join(row[0] for row in cursor.fetchall())
+            assert "inbound_pending_idx" in plan, plan
