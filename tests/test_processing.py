@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from conversations.models import Conversation
@@ -14,6 +15,7 @@ from tests.webhook_client import post
 from webhooks.models import EventStatus, InboundEvent
 from webhooks.services import events_due, process_inbound_event, requeue, retry_delay
 from webhooks.tasks import process_inbound_event as process_task
+from webhooks.tasks import process_inbound_events as process_events_task
 
 pytestmark = pytest.mark.django_db
 
@@ -193,6 +195,41 @@ def test_a_task_applies_other_waiting_events_in_the_same_batch(settings):
     assert Conversation.objects.count() == 4
     # Their own tasks, arriving later, find nothing left to do.
     assert [process_inbound_event(event_id=e.pk) for e in others] == [None, None, None]
+
+
+def test_a_batch_records_each_events_own_outcome(settings):
+    settings.EVENT_BATCH_SIZE = 10
+    good = stored(closed_event("c1", 2_000_000))
+    unknown = stored({"eventType": "chat.rated", "customer": {"id": "c2"}})
+    invalid = stored({"eventType": "ThreadClosedEvent", "customer": {}})
+
+    result = process_inbound_event(event_id=good.pk)
+
+    assert result is not None and result.status == EventStatus.PROCESSED
+    outcomes = {
+        e.pk: (e.status, e.last_error, e.attempts, e.processed_at is not None)
+        for e in InboundEvent.objects.all()
+    }
+    assert outcomes == {
+        good.pk: (EventStatus.PROCESSED, "", 1, True),
+        unknown.pk: (EventStatus.SKIPPED, "eventType 'chat.rated' is not archived", 1, True),
+        invalid.pk: (EventStatus.REJECTED, "customer.id is missing or not a string", 1, True),
+    }
+
+
+def test_a_tasks_queries_do_not_grow_with_the_ids_one_batch_covers(settings):
+    """The relay sends many ids per task; the first one's batch applies them
+    all, and the rest must cost nothing per id (not one query each)."""
+    settings.EVENT_BATCH_SIZE = 40
+
+    def run_task(first_customer: int, ids_in_task: int) -> int:
+        ids = [stored(closed_event(f"c{first_customer + n}", 2_000_000)).pk for n in range(40)]
+        with CaptureQueriesContext(connection) as queries:
+            assert process_events_task(ids[:ids_in_task]) == 1  # one batch took all 40
+        assert InboundEvent.objects.filter(pk__in=ids, status=EventStatus.PROCESSED).count() == 40
+        return len(queries)
+
+    assert run_task(0, ids_in_task=40) == run_task(100, ids_in_task=2)
 
 
 def test_a_failing_batch_falls_back_to_the_tasks_own_event_alone(settings, failing_archive):

@@ -5,6 +5,7 @@ import hmac
 import json
 import logging
 import time
+from collections import defaultdict
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
@@ -302,6 +303,18 @@ def retry_delay(attempts: int) -> float:
     return float(min(settings.EVENT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600))
 
 
+def pending_among(*, event_ids: list[int]) -> list[int]:
+    """Those of ``event_ids`` still waiting to be processed, in the given order."""
+    if not event_ids:
+        return []
+    waiting = set(
+        InboundEvent.objects.filter(
+            pk__in=event_ids, status__in=[EventStatus.RECEIVED, EventStatus.FAILED]
+        ).values_list("pk", flat=True)
+    )
+    return [event_id for event_id in event_ids if event_id in waiting]
+
+
 def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
     """Apply one stored event to the archive and record how it went.
 
@@ -391,21 +404,31 @@ def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None
             exc_info=True,
         )  # fmt: skip
         return None
-    now = timezone.now()
     by_pk = {item.pk: item for item in batch}
+    # One UPDATE per distinct outcome (usually one: all processed), not
+    # bulk_update's CASE per row and field, which cost a third of the
+    # worker's CPU on batches of 50 (docs/benchmarks.md, "Ingest").
+    by_outcome: dict[tuple[str, str], list[int]] = defaultdict(list)
     for pk, outcome in zip(applied, outcomes, strict=True):
+        by_outcome[(_OUTCOME_STATUS[outcome.status], outcome.reason)].append(pk)
+    now = timezone.now()
+    for (status, reason), pks in by_outcome.items():
+        InboundEvent.objects.filter(pk__in=pks).update(
+            status=status,
+            last_error=reason,
+            attempts=F("attempts") + 1,
+            processed_at=now,
+            next_attempt_at=None,
+        )
+    for pk in erased:  # rare: only then rewrite the (large) bodies
         item = by_pk[pk]
-        item.status, item.last_error = _OUTCOME_STATUS[outcome.status], outcome.reason
-    for pk in erased:
-        _blank_erased(by_pk[pk])
-    for item in batch:
+        _blank_erased(item)
         item.attempts += 1
         item.processed_at, item.next_attempt_at = now, None
-    fields = ["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
-    if erased:  # rare: only then rewrite the (large) bodies
-        fields += ["raw_body", "headers", "remote_addr", "customer_closer_id"]
-    InboundEvent.objects.bulk_update(batch, fields)
-    return ProcessingResult(event.status)
+        item.save()
+    if event.pk in erased:
+        return ProcessingResult(EventStatus.ERASED)
+    return ProcessingResult(next(st for (st, _), pks in by_outcome.items() if event.pk in pks))
 
 
 def _record_outcome(event: InboundEvent, status: str, reason: str) -> ProcessingResult:

@@ -42,13 +42,20 @@ def process_inbound_event(self: Any, event_id: int) -> str | None:
 def process_inbound_events(self: Any, event_ids: list[int]) -> int:
     """Process the events the relay sent together (in as few batches as the
     services make of them); a failed one is retried on its own task."""
+    from .services import pending_among
     from .services import process_inbound_event as process
 
     done = 0
-    for event_id in event_ids:
+    waiting = pending_among(event_ids=event_ids)
+    while waiting:
+        event_id = waiting[0]
         result = process(event_id=event_id)
+        # Processing one event takes others waiting in the inbox into its
+        # batch, usually the rest of this list: ask once which are left
+        # rather than once per event.
+        waiting = pending_among(event_ids=waiting[1:])
         if result is None:
-            continue  # already applied in an earlier batch of this list
+            continue  # another worker has it
         done += 1
         if result.retry_in_seconds is not None and not self.request.is_eager:
             try:
