@@ -229,64 +229,60 @@ def _store(
         )
     customer = payload.get("customer") if payload else None
     customer_id = customer.get("id") if isinstance(customer, dict) else None
-    event = InboundEvent(
-        endpoint=endpoint,
-        source=EventSource.WEBHOOK,
+    now = timezone.now()
+    ops = connection.ops
+    event_id = _insert_unless_duplicate(
+        endpoint_id=endpoint.pk,
+        source=EventSource.WEBHOOK.value,
+        received_at=ops.adapt_datetimefield_value(now),
         dedupe_key=dedupe_key,
         event_type=archive.event_type_of(payload),
         customer_closer_id=(
             storable(str(customer_id))[:100] if isinstance(customer_id, str | int) else ""
         ),
         raw_body=body,
-        headers=kept_headers,
-        remote_addr=remote_addr,
+        headers=ops.adapt_json_value(kept_headers, None),
+        remote_addr=ops.adapt_ipaddressfield_value(remote_addr),
         status=status,
+        attempts=0,
         last_error=error,
-        processed_at=timezone.now() if status != EventStatus.RECEIVED else None,
+        next_attempt_at=None,
+        processed_at=ops.adapt_datetimefield_value(now if status != EventStatus.RECEIVED else None),
     )
-    if not _insert_unless_duplicate(event):
+    if event_id is None:
         existing = InboundEvent.objects.only("pk").get(endpoint=endpoint, dedupe_key=dedupe_key)
         return existing.pk, False
     if status == EventStatus.RECEIVED:
         from .tasks import hand_over
 
         # Right away in autocommit; after the caller's commit otherwise.
-        transaction.on_commit(partial(hand_over, event.pk))
-    return event.pk, True
+        transaction.on_commit(partial(hand_over, event_id))
+    return event_id, True
 
 
-_INSERTED_FIELDS = [field for field in InboundEvent._meta.concrete_fields if not field.primary_key]
+def _insert_unless_duplicate(**columns: Any) -> int | None:
+    """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new event's id, or
+    None if its dedupe key was taken.
 
-
-def _insert_unless_duplicate(event: InboundEvent) -> bool:
-    """INSERT ... ON CONFLICT DO NOTHING RETURNING id; False if the key was taken.
-
-    One plain statement rather than ``event.save()``, because this is the
-    receive view's hot path: save() cost about three times the CPU of the
-    statement itself (signals, SQL compiled per call; docs/benchmarks.md,
-    "Ingest"), and a duplicate raised IntegrityError inside a savepoint.
-    Values still go through each field's own preparation, so types and
-    ``auto_now_add`` behave as with save(). The dedupe constraints are the
-    table's only unique keys besides the generated id, so "conflict" means
-    "duplicate". In autocommit the statement is its own transaction: one
-    round trip, committed when it returns.
+    One plain statement with values the caller adapted (``connection.ops``),
+    not ``InboundEvent(...).save()``, because this is the receive view's hot
+    path: building the instance and preparing each field through the ORM cost
+    more CPU than the statement itself (docs/benchmarks.md, "Ingest"), and a
+    duplicate raised IntegrityError inside a savepoint. Every column is named,
+    so a new column without a default fails here, loudly, in the tests. The
+    dedupe constraints are the table's only unique keys besides the generated
+    id, so "conflict" means "duplicate". In autocommit the statement is its
+    own transaction: one round trip, committed when it returns.
     """
     quote = connection.ops.quote_name
-    values = [
-        field.get_db_prep_save(field.pre_save(event, True), connection)
-        for field in _INSERTED_FIELDS
-    ]
-    table, columns = quote(InboundEvent._meta.db_table), [quote(f.column) for f in _INSERTED_FIELDS]
-    placeholders, pk_column = ", ".join(["%s"] * len(values)), quote(InboundEvent._meta.pk.column)
-    # Names from the model's meta; every value is a parameter.
-    sql = f"INSERT INTO {table} ({', '.join(columns)}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {pk_column}"  # noqa: E501, S608
+    table, pk_column = quote(InboundEvent._meta.db_table), quote(InboundEvent._meta.pk.column)
+    names, placeholders = ", ".join(map(quote, columns)), ", ".join(["%s"] * len(columns))
+    # Names from our own code; every value is a parameter.
+    sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {pk_column}"  # noqa: E501, S608
     with connection.cursor() as cursor:
-        cursor.execute(sql, values)
+        cursor.execute(sql, list(columns.values()))
         row = cursor.fetchone()
-    if row is None:
-        return False
-    event.pk = row[0]
-    return True
+    return None if row is None else int(row[0])
 
 
 # --- Processing --------------------------------------------------------------------
