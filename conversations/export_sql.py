@@ -1,5 +1,5 @@
 """The exports as PostgreSQL writes them (see ``conversations.exports``):
-NDJSON lines built by json_build_object, and the CSV by COPY.
+NDJSON lines built in SQL, and the CSV, each streamed by ``COPY ... TO STDOUT``.
 
 The caller's queryset decides *which* conversations (any filter, search or
 admin selection) and is embedded as ``id IN (subquery)``; the SQL here only
@@ -7,11 +7,15 @@ decides the output, which must equal the portable Python path value for
 value. Call inside the read-only transaction that ``exports`` opens.
 """
 
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
+from contextlib import ExitStack, contextmanager
 from typing import Any
 
+import psycopg
 from django.db import connections
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
+from psycopg import sql
 
 from .models import Adviser, Conversation, Customer, Message
 
@@ -20,15 +24,19 @@ _CUSTOMER = Customer._meta.db_table
 _ADVISER = Adviser._meta.db_table
 _MESSAGE = Message._meta.db_table
 
+# Connections that build NDJSON lines at once, each taking every STREAMS-th
+# conversation: building the JSON is what an export spends its time on, and
+# one PostgreSQL backend uses one core (docs/benchmarks.md).
+STREAMS = 2
+
 
 def _iso(column: str) -> str:
     """``datetime.isoformat()`` in UTC with ``Z``, as DRF writes it: the
-    fraction only when it is not zero."""
-    utc = f"({column} AT TIME ZONE 'UTC')"
+    fraction only when it is not zero. (One to_char and a replace cost half
+    of a CASE choosing between two to_char formats.)"""
     return (
-        f"CASE WHEN mod(EXTRACT(MICROSECONDS FROM {utc})::bigint, 1000000) = 0"
-        f' THEN to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS"Z"\')'
-        f' ELSE to_char({utc}, \'YYYY-MM-DD"T"HH24:MI:SS.US"Z"\') END'
+        f"replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"'),"
+        " '.000000Z', 'Z')"
     )
 
 
@@ -44,10 +52,35 @@ def _selected(conversations: QuerySet[Conversation]) -> tuple[str, Any]:
     return conversations.order_by().values("pk").query.sql_with_params()
 
 
+def _share(selected: str, *, stream: int, streams: int) -> str:
+    """Every ``streams``-th conversation of the selection in id order, starting
+    with the ``stream``-th (from 0): the streams then take turns line by line."""
+    if streams == 1:
+        return selected
+    # Django's compiled SQL (placeholders kept) and two ints.
+    return (
+        "SELECT id FROM (SELECT id, row_number() OVER (ORDER BY id) AS n"  # noqa: S608
+        f" FROM (SELECT DISTINCT id FROM ({selected}) AS s (id)) AS d) AS r"
+        f" WHERE mod(n - 1, {streams}) = {stream}"
+    )
+
+
 # One line of NDJSON: the shape of ConversationDetailSerializer, key for key.
 # Built from constants and _meta table names only; every value is bound.
+# json_build_object looks up the type of every argument on every call, which
+# made it most of the cost for messages; json_object (all text) and
+# concatenation write the same JSON for less (docs/benchmarks.md).
+_MESSAGE_JSON = (
+    "'{\"id\" : ' || m.id || ', ' || ltrim(json_object("
+    "ARRAY['sent_at', 'author_role', 'author_id', 'author_email', 'author_phone', 'text'],"
+    f" ARRAY[{_iso('m.sent_at')}, m.author_role, m.author_closer_id, m.author_email,"
+    " m.author_phone, m.text])::text, '{')"
+)
+# The conversations are put in order first, and each line is built from the
+# ordered rows: with ORDER BY on the line query itself, PostgreSQL builds every
+# line, then sorts them all (hundreds of MB, on disk) before sending any.
 _CONVERSATION_LINE = f"""
-SELECT json_build_object(
+SELECT left(json_build_object(
     'id', c.id,
     'closer_id', c.closer_id,
     'status', c.status,
@@ -56,27 +89,34 @@ SELECT json_build_object(
     'closed_at', {_iso("c.closed_at")},
     'created_event_missing', c.created_event_missing,
     'customer', json_build_object(
-        'id', cu.closer_id, 'first_name', cu.first_name, 'last_name', cu.last_name,
-        'alias', cu.random_name, 'email', cu.email, 'phone', cu.phone),
-    'adviser', CASE WHEN a.id IS NULL THEN NULL ELSE json_build_object(
-        'id', a.closer_id, 'first_name', a.first_name, 'last_name', a.last_name,
-        'email', a.email, 'is_bot', a.is_bot) END,
+        'id', c.cu_closer_id, 'first_name', c.cu_first_name, 'last_name', c.cu_last_name,
+        'alias', c.cu_random_name, 'email', c.cu_email, 'phone', c.cu_phone),
+    'adviser', CASE WHEN c.a_id IS NULL THEN NULL ELSE json_build_object(
+        'id', c.a_closer_id, 'first_name', c.a_first_name, 'last_name', c.a_last_name,
+        'email', c.a_email, 'is_bot', c.a_is_bot) END,
     'visitor_context', c.visitor_context,
     'message_count', c.message_count,
-    'updated_at', {_iso("c.updated_at")},
+    'updated_at', {_iso("c.updated_at")}
+)::text, -1) || ', "messages" : [' || COALESCE((
     -- message_transcript_idx: WHERE conversation_id = ? ORDER BY sent_at
-    'messages', COALESCE((
-        SELECT json_agg(json_build_object(
-            'id', m.id, 'sent_at', {_iso("m.sent_at")}, 'author_role', m.author_role,
-            'author_id', m.author_closer_id, 'author_email', m.author_email,
-            'author_phone', m.author_phone, 'text', m.text) ORDER BY m.sent_at, m.id)
-        FROM {_MESSAGE} m WHERE m.conversation_id = c.id), '[]'::json)
-)::text
-FROM {_CONVERSATION} c
-JOIN {_CUSTOMER} cu ON cu.id = c.customer_id
-LEFT JOIN {_ADVISER} a ON a.id = c.assignee_id
-WHERE c.id IN (__selected__)
-ORDER BY c.id
+    SELECT string_agg({_MESSAGE_JSON}, ', ' ORDER BY m.sent_at, m.id)
+    FROM {_MESSAGE} m WHERE m.conversation_id = c.id), '') || ']}}'
+FROM (
+    SELECT c.id, c.closer_id, c.status, c.closed_type, c.opened_at, c.closed_at,
+        c.created_event_missing, c.visitor_context, c.message_count, c.updated_at,
+        cu.closer_id AS cu_closer_id, cu.first_name AS cu_first_name,
+        cu.last_name AS cu_last_name, cu.random_name AS cu_random_name,
+        cu.email AS cu_email, cu.phone AS cu_phone,
+        a.id AS a_id, a.closer_id AS a_closer_id, a.first_name AS a_first_name,
+        a.last_name AS a_last_name, a.email AS a_email, a.is_bot AS a_is_bot
+    FROM {_CONVERSATION} c
+    JOIN {_CUSTOMER} cu ON cu.id = c.customer_id
+    LEFT JOIN {_ADVISER} a ON a.id = c.assignee_id
+    WHERE c.id IN (__selected__)
+    ORDER BY c.id
+    OFFSET 0  -- keeps this a subquery, sorted before the lines are built
+) c
+ORDER BY c.id  -- already in order: no second sort
 """  # noqa: S608
 
 # One CSV row per message; the aliases are MESSAGE_CSV_COLUMNS.
@@ -100,24 +140,88 @@ ORDER BY m.conversation_id, m.sent_at, m.id
 """  # noqa: S608
 
 
-def conversation_lines(conversations: QuerySet[Conversation], *, chunk_size: int) -> Iterator[str]:
-    """NDJSON lines written by PostgreSQL, from a server-side cursor.
+def _copied_lines(cursor: Any, query: str) -> Generator[bytes]:
+    """The rows of a one-text-column query (parameters merged in: COPY cannot
+    take bind parameters) as they arrive, each a line.
 
-    The database builds each line whole (json_agg over the transcript index):
-    a FETCH makes Python wait while PostgreSQL produces the rows, so the less
-    Python has to do per row, the less the two take turns. Writing the JSON
-    in Python instead, from rows read with psycopg's C loaders, spent more
-    time in total (see docs/benchmarks.md).
+    COPY streams: PostgreSQL keeps producing while Python relays, where a
+    server-side cursor's FETCH makes each side wait for the other. In the
+    binary format a text value is its UTF-8 bytes, with no escaping to undo.
+    """
+    with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
+        copy.set_types(["bytea"])
+        for (line,) in copy.rows():
+            # Newlines inside JSON strings are escaped; a raw one could only be
+            # whitespace between tokens, and it would split the line.
+            yield line.replace(b"\n", b" ") + b"\n"
+
+
+@contextmanager
+def _sibling(connection: BaseDatabaseWrapper) -> Iterator[psycopg.Connection[Any]]:
+    """A second connection reading the same snapshot as ``connection``'s
+    transaction, as ``pg_dump -j`` does: what one sees, the other sees.
+
+    Only for a transaction that has written nothing: another session cannot
+    see uncommitted rows, even through an imported snapshot.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_export_snapshot()")
+        (snapshot,) = cursor.fetchone()
+    sibling = psycopg.connect(**connection.get_connection_params())
+    try:
+        sibling.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
+        sibling.read_only = True
+        sibling.execute(sql.SQL("SET TRANSACTION SNAPSHOT {}").format(sql.Literal(snapshot)))
+        yield sibling
+    finally:
+        # Closing ends its transaction (and a COPY cut short) on the server.
+        sibling.close()
+
+
+def conversation_lines(
+    conversations: QuerySet[Conversation], *, streams: int = 1
+) -> Iterator[bytes]:
+    """NDJSON lines written by PostgreSQL, in conversation id order.
+
+    With ``streams`` > 1, that many connections (this one and siblings sharing
+    its snapshot) build the lines at once, each every ``streams``-th
+    conversation, and the lines are taken from them in turn. Use it only in
+    a read-only REPEATABLE READ transaction of the export's own.
     """
     selected, params = _selected(conversations)
-    with connections[conversations.db].chunked_cursor() as cursor:
-        cursor.execute(_CONVERSATION_LINE.replace("__selected__", selected), params)
-        while rows := cursor.fetchmany(chunk_size):
-            for (line,) in rows:
-                # Newlines inside JSON strings are escaped; a raw one could only
-                # be whitespace between tokens (older json_agg wrote some), and
-                # it would split the line.
-                yield line.replace("\n", " ") + "\n"
+    connection = connections[conversations.db]
+    ops: Any = connection.ops  # PostgreSQL's: merges parameters as psycopg does
+    with ExitStack() as stack:
+        cursors: list[Any] = [stack.enter_context(connection.cursor())]
+        for _ in range(streams - 1):
+            cursors.append(stack.enter_context(stack.enter_context(_sibling(connection)).cursor()))
+        parts = [
+            _copied_lines(
+                cursor,
+                ops.compose_sql(
+                    _CONVERSATION_LINE.replace(
+                        "__selected__", _share(selected, stream=stream, streams=streams)
+                    ),
+                    params,
+                ),
+            )
+            for stream, cursor in enumerate(cursors)
+        ]
+        try:
+            while True:
+                for part in parts:
+                    line = next(part, None)
+                    if line is None:
+                        # The streams differ by one line at most: once one has
+                        # ended, the others have too (reading them to the end
+                        # leaves each COPY finished).
+                        if any(True for rest in parts for _ in rest):
+                            raise RuntimeError("export streams out of step")
+                        return
+                    yield line
+        finally:
+            for part in parts:
+                part.close()
 
 
 def message_csv(conversations: QuerySet[Conversation]) -> Iterator[bytes]:

@@ -201,20 +201,23 @@ def conversation_record(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 @contextmanager
-def _read_snapshot(using: str) -> Iterator[None]:
+def _read_snapshot(using: str) -> Iterator[bool]:
     """A read-only REPEATABLE READ transaction, so server-side cursors stream
-    lazily (WITHOUT HOLD) and all of them see the same snapshot.
+    lazily (WITHOUT HOLD) and all of them see the same snapshot; yields True
+    when that is so.
 
     Inside an existing transaction (a test, or a caller's own atomic block)
-    the isolation level cannot change any more; the caller's is kept.
+    the isolation level cannot change any more; the caller's is kept, and
+    False tells the export to read on this connection alone.
     """
     connection = connections[using]
     outermost = not connection.in_atomic_block
     with transaction.atomic(using=using):
-        if outermost and connection.vendor == "postgresql":
+        ours = outermost and connection.vendor == "postgresql"
+        if ours:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
+        yield ours
 
 
 def _in_chunks(pieces: Iterable[str | bytes]) -> Iterator[bytes]:
@@ -261,12 +264,14 @@ def _conversation_lines_in_python(conversations: QuerySet[Conversation]) -> Iter
 def stream_conversations_ndjson(conversations: QuerySet[Conversation]) -> Iterator[bytes]:
     """One JSON object per line: a conversation with its whole transcript,
     in conversation id order."""
-    if connections[conversations.db].vendor == "postgresql":
-        lines = postgres.conversation_lines(conversations, chunk_size=CHUNK_SIZE // 5)
-    else:
-        lines = _conversation_lines_in_python(conversations)
-    with _read_snapshot(conversations.db):
-        yield from _in_chunks(lines)
+    with _read_snapshot(conversations.db) as own_snapshot:
+        if connections[conversations.db].vendor != "postgresql":
+            yield from _in_chunks(_conversation_lines_in_python(conversations))
+            return
+        # Sibling connections share the snapshot only of a transaction that
+        # is ours: a caller's may hold writes no other session can see.
+        streams = postgres.STREAMS if own_snapshot else 1
+        yield from _in_chunks(postgres.conversation_lines(conversations, streams=streams))
 
 
 class _LineBuffer:

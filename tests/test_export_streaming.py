@@ -3,13 +3,14 @@
 import json
 import threading
 
+import psycopg
 import pytest
 from django.db import connection
 
-from conversations import exports
+from conversations import export_sql, exports
 from conversations.exports import stream_conversations_ndjson, stream_messages_csv
 from conversations.models import Conversation
-from tests.api_support import closed_conversation
+from tests.api_support import closed_conversation, open_conversation
 
 
 @pytest.fixture
@@ -26,20 +27,75 @@ def cursors_and_isolation():
         return holdable, cursor.fetchone()[0]
 
 
+def export_backends():
+    """The other sessions on the test database, seen from a connection of
+    their own (the export's connection is busy with its COPY)."""
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as observer:
+        return observer.execute(
+            "SELECT pid, state, backend_xmin, query FROM pg_stat_activity"
+            " WHERE datname = current_database() AND pid <> pg_backend_pid()"
+        ).fetchall()
+
+
+def only_this_connection_is_left():
+    return [pid for pid, *_ in export_backends()] == [connection.connection.info.backend_pid]
+
+
 @pytest.mark.django_db(transaction=True)
-def test_outside_a_transaction_ndjson_streams_from_a_plain_cursor_in_a_snapshot(line_by_line):
+def test_outside_a_transaction_ndjson_streams_over_connections_sharing_a_snapshot(
+    line_by_line,
+):
     for day in (1, 2, 3):
         closed_conversation(f"c-{day}", f"2024-05-0{day}T10:00:00")
     stream = stream_conversations_ndjson(Conversation.objects.all())
 
-    next(stream)
-    holdable, isolation = cursors_and_isolation()
+    next(stream), next(stream)  # one line from each connection
+    backends = export_backends()
     list(stream)
 
-    # WITH HOLD cursors would make PostgreSQL materialise the whole result first.
-    assert holdable and not any(holdable)
-    assert isolation == "repeatable read"
+    assert len(backends) == export_sql.STREAMS
+    # Every COPY streams (no cursor makes PostgreSQL build the result first),
+    # each in a transaction holding the same snapshot.
+    assert all(query.startswith("COPY (") for *_, query in backends)
+    assert len({xmin for _, _, xmin, _ in backends}) == 1
     assert not connection.in_atomic_block
+    assert only_this_connection_is_left()
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("streams", [2, 3])
+def test_lines_from_several_connections_are_those_of_one_in_the_same_order(streams):
+    for day in range(1, 8):
+        closed_conversation(f"c-{day}", f"2024-05-0{day}T10:00:00", texts=("x", "x"))
+    open_conversation("c-open", "2024-05-09T10:00:00")
+    # Joined to its messages, the selection holds each id twice.
+    selections = [Conversation.objects.all(), Conversation.objects.filter(messages__text="x")]
+
+    for conversations in selections:
+        with exports._read_snapshot("default"):
+            alone = list(export_sql.conversation_lines(conversations))
+            shared = list(export_sql.conversation_lines(conversations, streams=streams))
+        assert shared == alone
+    assert len(alone) == 7
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_sibling_connection_lost_mid_export_is_an_error_not_a_hang(line_by_line):
+    for day in (1, 2, 3):
+        closed_conversation(f"c-{day}", f"2024-05-0{day}T10:00:00")
+    stream = stream_conversations_ndjson(Conversation.objects.all())
+    next(stream)  # the first connection's first line; the sibling waits its turn
+    this = connection.connection.info.backend_pid
+    (sibling,) = [pid for pid, *_ in export_backends() if pid != this]
+    with psycopg.connect(**connection.get_connection_params(), autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", [sibling])
+
+    with pytest.raises(psycopg.OperationalError):
+        list(stream)
+
+    assert not connection.in_atomic_block
+    assert cursors_and_isolation() == ([], "read committed")  # the connection is usable
+    assert only_this_connection_is_left()
 
 
 @pytest.mark.django_db(transaction=True)
