@@ -65,42 +65,64 @@ def _share(selected: str, *, stream: int, streams: int) -> str:
     )
 
 
+def _members(**values: str) -> str:
+    """``"key" : value, ...`` (no braces) for text or NULL columns, escaped by
+    json_object."""
+    keys = ", ".join(f"'{key}'" for key in values)
+    return f"btrim(json_object(ARRAY[{keys}], ARRAY[{', '.join(values.values())}])::text, '{{}}')"
+
+
 # One line of NDJSON: the shape of ConversationDetailSerializer, key for key.
 # Built from constants and _meta table names only; every value is bound.
-# json_build_object looks up the type of every argument on every call, which
-# made it most of the cost for messages; json_object (all text) and
-# concatenation write the same JSON for less (docs/benchmarks.md).
+# Text values go through json_object (text only), the others are written by
+# concatenation: json_build_object looks up the type of every argument on
+# every call, and that was most of the cost (docs/benchmarks.md).
 _MESSAGE_JSON = (
-    "'{\"id\" : ' || m.id || ', ' || ltrim(json_object("
-    "ARRAY['sent_at', 'author_role', 'author_id', 'author_email', 'author_phone', 'text'],"
-    f" ARRAY[{_iso('m.sent_at')}, m.author_role, m.author_closer_id, m.author_email,"
-    " m.author_phone, m.text])::text, '{')"
+    "'{\"id\" : ' || m.id || ', ' || "
+    + _members(
+        sent_at=_iso("m.sent_at"),
+        author_role="m.author_role",
+        author_id="m.author_closer_id",
+        author_email="m.author_email",
+        author_phone="m.author_phone",
+        text="m.text",
+    )
+    + " || '}'"
+)
+_CUSTOMER_MEMBERS = _members(
+    id="c.cu_closer_id",
+    first_name="c.cu_first_name",
+    last_name="c.cu_last_name",
+    alias="c.cu_random_name",
+    email="c.cu_email",
+    phone="c.cu_phone",
+)
+_ADVISER_MEMBERS = _members(
+    id="c.a_closer_id", first_name="c.a_first_name", last_name="c.a_last_name", email="c.a_email"
+)
+_CONVERSATION_MEMBERS = _members(
+    closer_id="c.closer_id",
+    status="c.status",
+    closed_type="c.closed_type",
+    opened_at=_iso("c.opened_at"),
+    closed_at=_iso("c.closed_at"),
 )
 # The conversations are put in order first, and each line is built from the
 # ordered rows: with ORDER BY on the line query itself, PostgreSQL builds every
 # line, then sorts them all (hundreds of MB, on disk) before sending any.
 _CONVERSATION_LINE = f"""
-SELECT left(json_build_object(
-    'id', c.id,
-    'closer_id', c.closer_id,
-    'status', c.status,
-    'closed_type', c.closed_type,
-    'opened_at', {_iso("c.opened_at")},
-    'closed_at', {_iso("c.closed_at")},
-    'created_event_missing', c.created_event_missing,
-    'customer', json_build_object(
-        'id', c.cu_closer_id, 'first_name', c.cu_first_name, 'last_name', c.cu_last_name,
-        'alias', c.cu_random_name, 'email', c.cu_email, 'phone', c.cu_phone),
-    'adviser', CASE WHEN c.a_id IS NULL THEN NULL ELSE json_build_object(
-        'id', c.a_closer_id, 'first_name', c.a_first_name, 'last_name', c.a_last_name,
-        'email', c.a_email, 'is_bot', c.a_is_bot) END,
-    'visitor_context', c.visitor_context,
-    'message_count', c.message_count,
-    'updated_at', {_iso("c.updated_at")}
-)::text, -1) || ', "messages" : [' || COALESCE((
-    -- message_transcript_idx: WHERE conversation_id = ? ORDER BY sent_at
-    SELECT string_agg({_MESSAGE_JSON}, ', ' ORDER BY m.sent_at, m.id)
-    FROM {_MESSAGE} m WHERE m.conversation_id = c.id), '') || ']}}'
+SELECT '{{"id" : ' || c.id || ', ' || {_CONVERSATION_MEMBERS}
+    || ', "created_event_missing" : ' || c.created_event_missing
+    || ', "customer" : {{' || {_CUSTOMER_MEMBERS} || '}}'
+    || ', "adviser" : ' || CASE WHEN c.a_id IS NULL THEN 'null'
+        ELSE '{{' || {_ADVISER_MEMBERS} || ', "is_bot" : ' || c.a_is_bot || '}}' END
+    || ', "visitor_context" : ' || c.visitor_context::text
+    || ', "message_count" : ' || c.message_count
+    || ', "updated_at" : "' || {_iso("c.updated_at")} || '"'
+    || ', "messages" : [' || COALESCE((
+        -- message_transcript_idx: WHERE conversation_id = ? ORDER BY sent_at
+        SELECT string_agg({_MESSAGE_JSON}, ', ' ORDER BY m.sent_at, m.id)
+        FROM {_MESSAGE} m WHERE m.conversation_id = c.id), '') || ']}}'
 FROM (
     SELECT c.id, c.closer_id, c.status, c.closed_type, c.opened_at, c.closed_at,
         c.created_event_missing, c.visitor_context, c.message_count, c.updated_at,
