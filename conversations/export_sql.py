@@ -7,6 +7,7 @@ decides the output, which must equal the portable Python path value for
 value. Call inside the read-only transaction that ``exports`` opens.
 """
 
+import logging
 from collections.abc import Generator, Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
@@ -18,6 +19,8 @@ from django.db.models import QuerySet
 from psycopg import sql
 
 from .models import Adviser, Conversation, Customer, Message
+
+logger = logging.getLogger(__name__)
 
 _CONVERSATION = Conversation._meta.db_table
 _CUSTOMER = Customer._meta.db_table
@@ -216,7 +219,14 @@ def conversation_lines(
     with ExitStack() as stack:
         cursors: list[Any] = [stack.enter_context(connection.cursor())]
         for _ in range(streams - 1):
-            cursors.append(stack.enter_context(stack.enter_context(_sibling(connection)).cursor()))
+            try:
+                sibling = stack.enter_context(_sibling(connection))
+            except psycopg.OperationalError as error:
+                # No connection to spare (max_connections, ...): slower, not failed.
+                logger.warning("NDJSON export on %d connection(s): %s", len(cursors), error)
+                break
+            cursors.append(stack.enter_context(sibling.cursor()))
+        streams = len(cursors)
         parts = [
             _copied_lines(
                 cursor,

@@ -134,3 +134,23 @@ def test_closing_the_stream_early_ends_its_transaction(line_by_line, export):
 
     assert not connection.in_atomic_block
     assert cursors_and_isolation() == ([], "read committed")  # the connection is usable
+
+
+@pytest.mark.django_db(transaction=True)
+def test_without_a_second_connection_the_export_reads_on_one(caplog):
+    for day in (1, 2, 3):
+        closed_conversation(f"c-{day}", f"2024-05-0{day}T10:00:00")
+    params = connection.get_connection_params()
+    # Refuses every new connection, superusers' too; the open ones stay.
+    alter = f'ALTER DATABASE "{params["dbname"]}" WITH ALLOW_CONNECTIONS '
+    with psycopg.connect(**{**params, "dbname": "postgres"}, autocommit=True) as admin:
+        connection.ensure_connection()
+        admin.execute(alter + "false")
+        try:
+            body = b"".join(stream_conversations_ndjson(Conversation.objects.all()))
+        finally:
+            admin.execute(alter + "true")
+
+    lines = [json.loads(line) for line in body.decode().splitlines()]
+    assert [line["customer"]["id"] for line in lines] == ["c-1", "c-2", "c-3"]
+    assert "on 1 connection(s)" in caplog.text
