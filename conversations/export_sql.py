@@ -8,7 +8,7 @@ value. Call inside the read-only transaction that ``exports`` opens.
 """
 
 import logging
-from collections.abc import Generator, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from typing import Any
 
@@ -31,6 +31,8 @@ _MESSAGE = Message._meta.db_table
 # conversation: building the JSON is what an export spends its time on, and
 # one PostgreSQL backend uses one core (docs/benchmarks.md).
 STREAMS = 2
+# How the second connections show in pg_stat_activity.
+SIBLING_NAME = "closer-archive export"
 
 
 def _iso(column: str) -> str:
@@ -165,22 +167,6 @@ ORDER BY m.conversation_id, m.sent_at, m.id
 """  # noqa: S608
 
 
-def _copied_lines(cursor: Any, query: str) -> Generator[bytes]:
-    """The rows of a one-text-column query (parameters merged in: COPY cannot
-    take bind parameters) as they arrive, each a line.
-
-    COPY streams: PostgreSQL keeps producing while Python relays, where a
-    server-side cursor's FETCH makes each side wait for the other. In the
-    binary format a text value is its UTF-8 bytes, with no escaping to undo.
-    """
-    with cursor.copy(f"COPY ({query}) TO STDOUT (FORMAT binary)") as copy:
-        copy.set_types(["bytea"])
-        for (line,) in copy.rows():
-            # Newlines inside JSON strings are escaped; a raw one could only be
-            # whitespace between tokens, and it would split the line.
-            yield line.replace(b"\n", b" ") + b"\n"
-
-
 @contextmanager
 def _sibling(connection: BaseDatabaseWrapper) -> Iterator[psycopg.Connection[Any]]:
     """A second connection reading the same snapshot as ``connection``'s
@@ -192,7 +178,9 @@ def _sibling(connection: BaseDatabaseWrapper) -> Iterator[psycopg.Connection[Any
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_export_snapshot()")
         (snapshot,) = cursor.fetchone()
-    sibling = psycopg.connect(**connection.get_connection_params())
+    sibling = psycopg.connect(
+        **{**connection.get_connection_params(), "application_name": SIBLING_NAME}
+    )
     try:
         sibling.isolation_level = psycopg.IsolationLevel.REPEATABLE_READ
         sibling.read_only = True
@@ -227,33 +215,31 @@ def conversation_lines(
                 break
             cursors.append(stack.enter_context(sibling.cursor()))
         streams = len(cursors)
-        parts = [
-            _copied_lines(
-                cursor,
-                ops.compose_sql(
-                    _CONVERSATION_LINE.replace(
-                        "__selected__", _share(selected, stream=stream, streams=streams)
-                    ),
-                    params,
-                ),
+        parts = []
+        for stream, cursor in enumerate(cursors):
+            query = _CONVERSATION_LINE.replace(
+                "__selected__", _share(selected, stream=stream, streams=streams)
             )
-            for stream, cursor in enumerate(cursors)
-        ]
-        try:
-            while True:
-                for part in parts:
-                    line = next(part, None)
-                    if line is None:
-                        # The streams differ by one line at most: once one has
-                        # ended, the others have too (reading them to the end
-                        # leaves each COPY finished).
-                        if any(True for rest in parts for _ in rest):
-                            raise RuntimeError("export streams out of step")
-                        return
-                    yield line
-        finally:
+            # COPY streams: PostgreSQL keeps producing while Python relays,
+            # where a cursor's FETCH makes each side wait for the other. All
+            # the COPYs start here, at once. COPY cannot take bind parameters.
+            copy_sql = f"COPY ({ops.compose_sql(query, params)}) TO STDOUT (FORMAT binary)"
+            copy = stack.enter_context(cursor.copy(copy_sql))
+            copy.set_types(["bytea"])  # in binary, a text value is its UTF-8 bytes
+            parts.append(copy.rows())
+        while True:
             for part in parts:
-                part.close()
+                row = next(part, None)
+                if row is None:
+                    # The streams differ by one line at most: once one has
+                    # ended, the others have too (reading them to the end
+                    # leaves each COPY finished).
+                    if any(True for rest in parts for _ in rest):
+                        raise RuntimeError("export streams out of step")
+                    return
+                # Newlines inside JSON strings are escaped; a raw one could
+                # only be whitespace between tokens, and it would split the line.
+                yield row[0].replace(b"\n", b" ") + b"\n"
 
 
 def message_csv(conversations: QuerySet[Conversation]) -> Iterator[bytes]:
