@@ -83,16 +83,13 @@ def _members(**values: str) -> str:
 # concatenation: json_build_object looks up the type of every argument on
 # every call, and that was most of the cost (docs/benchmarks.md).
 _MESSAGE_JSON = (
-    "'{\"id\" : ' || m.id || ', ' || "
-    + _members(
-        sent_at=_iso("m.sent_at"),
-        author_role="m.author_role",
-        author_id="m.author_closer_id",
-        author_email="m.author_email",
-        author_phone="m.author_phone",
-        text="m.text",
-    )
-    + " || '}'"
+    # The id (a number) goes in front of the first key. replace() compares
+    # bytes, where trimming the braces walks every character of the text.
+    "replace(json_object("
+    "ARRAY['sent_at', 'author_role', 'author_id', 'author_email', 'author_phone', 'text'],"
+    f" ARRAY[{_iso('m.sent_at')}, m.author_role, m.author_closer_id, m.author_email,"
+    " m.author_phone, m.text])::text,"
+    " '{\"sent_at\"', '{\"id\" : ' || m.id || ', \"sent_at\"')"
 )
 _CUSTOMER_MEMBERS = _members(
     id="c.cu_closer_id",
