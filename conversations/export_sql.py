@@ -195,8 +195,8 @@ def conversation_lines(
 
     With ``streams`` > 1, that many connections (this one and siblings sharing
     its snapshot) build the lines at once, each every ``streams``-th
-    conversation, and the lines are taken from them in turn. Use it only in
-    a read-only REPEATABLE READ transaction of the export's own.
+    conversation, and the lines are taken from them in turn: only inside a
+    read-only REPEATABLE READ transaction of the export's own.
     """
     selected, params = _selected(conversations)
     connection = connections[conversations.db]
@@ -242,8 +242,11 @@ def conversation_lines(
 def message_csv(conversations: QuerySet[Conversation]) -> Iterator[bytes]:
     """The CSV as PostgreSQL's COPY writes it, header first, relayed as it comes."""
     selected, params = _selected(conversations)
-    query = _MESSAGE_ROWS.replace("__selected__", selected)
+    connection = connections[conversations.db]
+    ops: Any = connection.ops  # PostgreSQL's: merges parameters as psycopg does
+    # COPY cannot take bind parameters, and Django's debug cursor (DEBUG,
+    # query logging) passes none to copy(): they are merged in here.
+    query = ops.compose_sql(_MESSAGE_ROWS.replace("__selected__", selected), params)
     copy_sql = f"COPY ({query}) TO STDOUT (FORMAT csv, HEADER)"
-    # COPY cannot take bind parameters; psycopg merges them in client-side.
-    with connections[conversations.db].cursor() as cursor, cursor.copy(copy_sql, params) as copy:
+    with connection.cursor() as cursor, cursor.copy(copy_sql) as copy:
         yield from copy
