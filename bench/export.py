@@ -12,7 +12,8 @@ them (1 M):
    ``GET /api/v1/export/conversations.ndjson?opened_before=...`` over HTTP and
    reads the worker's peak RSS (VmHWM) when the body has ended; a fresh
    server for each size, so the peak belongs to that export alone;
-2. runs ``psql -c "COPY (SELECT <the same messages, same order>) TO STDOUT"``.
+2. runs ``psql -c "COPY (SELECT <the same messages, same order>) TO STDOUT"``
+   just before and just after the export, and takes the mean of the two.
 
 Both clients read the whole stream and count it. Prints messages/s for each,
 the ratio (export time / COPY time) and the server's peak RSS.
@@ -380,10 +381,15 @@ def main() -> None:
         messages = conversations * options.messages_per_conversation
         last_opened = START + timedelta(minutes=conversations - 1)
         opened_before = last_opened.strftime("%Y-%m-%dT%H:%M:%SZ")
+        # COPY just before and just after the export, and their mean: on a
+        # shared machine the load drifts, and one COPY on one side of the
+        # export would carry the drift into the ratio.
+        before = copy_with_psql(options.database, opened_before)
         export = export_over_http(options.database, token, opened_before)
-        copied = copy_with_psql(options.database, opened_before)
-        if export["lines"] != conversations or copied["lines"] != messages:
-            raise SystemExit(f"wrong counts: {export['lines']} lines, {copied['lines']} rows")
+        after = copy_with_psql(options.database, opened_before)
+        copied = {**after, "seconds": (before["seconds"] + after["seconds"]) / 2}
+        if export["lines"] != conversations or {before["lines"], after["lines"]} != {messages}:
+            raise SystemExit(f"wrong counts: {export['lines']} lines, {after['lines']} rows")
         print(
             f"{messages:>10,} {export['seconds']:>9.2f} {messages / export['seconds']:>13,.0f}"
             f" {copied['seconds']:>7.2f} {messages / copied['seconds']:>11,.0f}"
@@ -394,7 +400,8 @@ def main() -> None:
         print(
             f"{'':>10} NDJSON {export['bytes'] / 2**20:,.0f} MiB, COPY text"
             f" {copied['bytes'] / 2**20:,.0f} MiB; web worker CPU {export['worker_cpu']:.1f}s"
-            f" of {export['seconds']:.1f}s; load average {os.getloadavg()[0]:.1f}",
+            f" of {export['seconds']:.1f}s; COPY {before['seconds']:.2f}s before,"
+            f" {after['seconds']:.2f}s after; load average {os.getloadavg()[0]:.1f}",
             flush=True,
         )
 

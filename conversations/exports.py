@@ -7,12 +7,13 @@ caller) and return an iterator of bytes for a ``StreamingHttpResponse``.
 Memory does not depend on the size of the export, and neither does the
 number of queries:
 
-- On PostgreSQL (``export_sql``) the database writes the text: each NDJSON
-  line whole (``json_build_object``, the transcript by ``json_agg`` over
-  message_transcript_idx) read from a server-side cursor, and the CSV by
-  ``COPY ... TO STDOUT``. Python relays bytes. Loading rows into datetimes
-  and dicts only to turn them straight back into text made the export ~17x
-  slower than COPY; see docs/benchmarks.md.
+- On PostgreSQL (``export_sql``) the database writes the text and streams
+  it with ``COPY ... TO STDOUT``: each NDJSON line whole, and the CSV rows.
+  Python relays bytes. Loading rows into datetimes and dicts only to turn
+  them straight back into text made the export ~17x slower than COPY; see
+  docs/benchmarks.md. Building the JSON is then the export's cost, so the
+  NDJSON lines come from two connections at once (the request's and a
+  sibling sharing its snapshot), taking turns line by line.
 - Elsewhere (SQLite for ``make run``) the same output is built in Python
   from two ``values_list`` cursors ordered by conversation id and merged:
   two queries in all, never one per conversation.
@@ -22,13 +23,12 @@ Both paths give the same JSON and CSV values (tests hold them together, and
 to ``GET /api/v1/conversations/{id}/``); timestamps are ISO 8601 in UTC with
 a ``Z``, with a fraction only when there is one, exactly as DRF renders them.
 
-Why a transaction: outside one, Django declares PostgreSQL cursors ``WITH
-HOLD`` (autocommit commits right after ``DECLARE``), and PostgreSQL then
-materialises the *whole* result on the database server before the first row
-is fetched. A streaming response's body runs after the view has returned, so
-the transaction is opened inside the generator, around the iteration. It is
-read-only and REPEATABLE READ, so everything read sees one snapshot: a
-message committed mid-export cannot appear without its conversation.
+Why a transaction: everything an export reads must come from one snapshot,
+so that a message committed mid-export cannot appear without its
+conversation. A streaming response's body runs after the view has returned,
+so the transaction is opened inside the generator, around the iteration. On
+PostgreSQL it is read-only and REPEATABLE READ, and its snapshot is exported
+to the sibling connection (``pg_export_snapshot()``): both read the same rows.
 """
 
 import csv
@@ -46,7 +46,7 @@ from django.db.models import QuerySet
 from . import export_sql as postgres
 from .models import Conversation, Message
 
-# Rows fetched per round trip from each server-side cursor.
+# Rows fetched per round trip by the portable path's cursors.
 CHUNK_SIZE = 5000
 # Bytes gathered before handing a chunk to the server.
 OUTPUT_CHUNK_BYTES = 64 * 1024
@@ -201,20 +201,23 @@ def conversation_record(row: tuple[Any, ...]) -> dict[str, Any]:
 
 
 @contextmanager
-def _read_snapshot(using: str) -> Iterator[None]:
-    """A read-only REPEATABLE READ transaction, so server-side cursors stream
-    lazily (WITHOUT HOLD) and all of them see the same snapshot.
+def _read_snapshot(using: str) -> Iterator[bool]:
+    """A transaction, so everything the export reads sees one snapshot; on
+    PostgreSQL a read-only REPEATABLE READ one of our own, whose snapshot
+    sibling connections may share: yields True when that is so.
 
     Inside an existing transaction (a test, or a caller's own atomic block)
-    the isolation level cannot change any more; the caller's is kept.
+    the isolation level cannot change any more; the caller's is kept, and
+    False tells the export to read on this connection alone.
     """
     connection = connections[using]
     outermost = not connection.in_atomic_block
     with transaction.atomic(using=using):
-        if outermost and connection.vendor == "postgresql":
+        ours = outermost and connection.vendor == "postgresql"
+        if ours:
             with connection.cursor() as cursor:
                 cursor.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        yield
+        yield ours
 
 
 def _in_chunks(pieces: Iterable[str | bytes]) -> Iterator[bytes]:
@@ -261,12 +264,14 @@ def _conversation_lines_in_python(conversations: QuerySet[Conversation]) -> Iter
 def stream_conversations_ndjson(conversations: QuerySet[Conversation]) -> Iterator[bytes]:
     """One JSON object per line: a conversation with its whole transcript,
     in conversation id order."""
-    if connections[conversations.db].vendor == "postgresql":
-        lines = postgres.conversation_lines(conversations, chunk_size=CHUNK_SIZE // 5)
-    else:
-        lines = _conversation_lines_in_python(conversations)
-    with _read_snapshot(conversations.db):
-        yield from _in_chunks(lines)
+    with _read_snapshot(conversations.db) as own_snapshot:
+        if connections[conversations.db].vendor != "postgresql":
+            yield from _in_chunks(_conversation_lines_in_python(conversations))
+            return
+        # Sibling connections share the snapshot only of a transaction that
+        # is ours: a caller's may hold writes no other session can see.
+        streams = postgres.STREAMS if own_snapshot else 1
+        yield from _in_chunks(postgres.conversation_lines(conversations, streams=streams))
 
 
 class _LineBuffer:

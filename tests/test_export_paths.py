@@ -50,9 +50,7 @@ def archive():
 def test_the_ndjson_lines_are_the_same_from_postgres_and_from_python(archive):
     conversations = Conversation.objects.all()
 
-    from_sql = [
-        json.loads(line) for line in export_sql.conversation_lines(conversations, chunk_size=2)
-    ]
+    from_sql = [json.loads(line) for line in export_sql.conversation_lines(conversations)]
     from_python = [
         json.loads(line) for line in exports._conversation_lines_in_python(conversations)
     ]
@@ -75,9 +73,7 @@ def test_the_csv_rows_are_the_same_from_postgres_and_from_python(archive):
 def test_timestamps_have_a_fraction_only_when_there_is_one(archive, export):
     conversations = Conversation.objects.order_by()
     if export == "ndjson":
-        lines = [
-            json.loads(line) for line in export_sql.conversation_lines(conversations, chunk_size=10)
-        ]
+        lines = [json.loads(line) for line in export_sql.conversation_lines(conversations)]
         sent = {
             line["customer"]["id"]: line["messages"][-1]["sent_at"]
             for line in lines
