@@ -7,6 +7,7 @@ import pickle
 
 import pytest
 
+from conversations import bulk
 from conversations.dumps import Record
 from conversations.management.commands import backfill as command
 from conversations.payloads import ParsedMessage, message_fingerprint, parse_event
@@ -114,3 +115,20 @@ def test_parsed_messages_survive_pickling_as_themselves():
     assert copied == event
     assert all(type(m) is ParsedMessage for m in copied.messages)
     assert copied.messages[0].fingerprint == event.messages[0].fingerprint
+
+
+@pytest.mark.django_db(transaction=True)  # the batch's own transaction, not a savepoint
+def test_a_large_batch_commits_asynchronously_and_only_itself():
+    from django.db import connection, transaction
+
+    from webhooks.backfill import _tune_backfill_transaction
+
+    def setting():
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW synchronous_commit")
+            return cursor.fetchone()[0]
+
+    with transaction.atomic():
+        _tune_backfill_transaction(bulk.COPY_THRESHOLD)
+        inside = setting()
+    assert (inside, setting()) == ("off", "on")
