@@ -31,7 +31,7 @@ from conversations.bulk import stage_rows, use_copy
 
 from .erasure import erased_among
 from .models import EventSource, EventStatus, InboundEvent
-from .services import canonical_json, dedupe_key_for
+from .services import canonical_json, canonical_key
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ class DumpedEvent:
 
     payload: Any
     position: Any  # the caller's, handed back with failures
-    raw: bytes | None  # the record's bytes as read, when the dump gives them
+    # The record's bytes as read (NDJSON), else its canonical JSON; None
+    # only when ``problem`` is set.
+    raw: bytes | None
     dedupe_key: str  # empty when ``problem`` is set
     problem: str  # why it is not even an event; empty when it is one
     prepared: archive.PreparedEvent | None  # parsed ahead; None when ``problem`` is set
@@ -58,9 +60,14 @@ def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None
     if problem:
         return DumpedEvent(payload, position, raw, "", problem, None)
     try:
-        key = dedupe_key_for(payload=payload, headers={})
+        # What dedupe_key_for(payload=payload, headers={}) computes, with the
+        # canonical JSON kept as the raw body when the dump gives none (arrays).
+        canonical = canonical_json(payload)
     except (ValueError, RecursionError) as error:  # e.g. nested thousands deep
         return DumpedEvent(payload, position, raw, "", f"cannot be encoded: {error}", None)
+    key = canonical_key(canonical)
+    if raw is None:
+        raw = canonical
     try:
         prepared: archive.PreparedEvent | None = archive.prepare_event(payload)
     except Exception:

@@ -35,12 +35,13 @@ from conversations.dumps import (
 )
 from webhooks.backfill import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
 
-# Chosen by measurement (docs/benchmarks.md): from 2000 events larger
-# batches hardly go faster, and peak RSS stays near 190 MB.
-DEFAULT_BATCH_SIZE = 2000
+# Chosen by measurement (docs/benchmarks.md): with the reading process
+# parsing ahead, 1000 events go as fast as 2000, and the main and reading
+# processes together stay near 200 MB (PSS) instead of 300.
+DEFAULT_BATCH_SIZE = 1000
 # Memory follows messages more than events: a batch of long transcripts is
-# cut early, so peak RSS stays bounded whatever the dump holds.
-MAX_BATCH_MESSAGES = 40_000
+# cut early, so peak memory stays bounded whatever the dump holds.
+MAX_BATCH_MESSAGES = 20_000
 ERRORS_SHOWN = 20
 # Each collection rescans the batch read ahead (~0.1 s for 2000 events).
 GC_EVERY_BATCHES = 10
@@ -87,6 +88,8 @@ class Command(BaseCommand):
                     result = backfill_events(events=batch.events, dry_run=options["dry_run"])
                     report.add(result)
                     progress.update(batch.read)
+                    # Freed before the next batch is unpickled: never two in memory.
+                    del batch, result
                     if number % GC_EVERY_BATCHES == 0:
                         gc.collect()
         except DatabaseError as error:
@@ -147,9 +150,10 @@ def _read_ahead(sources: list[str], size: int) -> Iterator[_Batch]:
     return _read_on_thread(sources, size)
 
 
-# Batches parsed ahead of the one being applied. Each is ~50 MB in flight at
-# the default size, so two keep memory bounded and the database busy.
-_PROCESS_AHEAD = 2
+# Pickled batches waiting in the pipe while one is applied and the reader
+# builds the next: one is enough to keep both processes busy, and each
+# costs memory in both (docs/benchmarks.md).
+_PROCESS_AHEAD = 1
 
 
 def _read_in_process(sources: list[str], size: int) -> Iterator[_Batch]:
