@@ -7,7 +7,6 @@ decoded JSON object into a ``ParsedEvent`` or raises ``InvalidEvent`` with a
 reason an operator can act on. It never touches the database.
 """
 
-import functools
 import hashlib
 import math
 import re
@@ -57,9 +56,8 @@ class PersonDetails:
 class ParsedMessage(NamedTuple):
     """One message, in the column order the message rows are written in.
 
-    A plain tuple rather than a dataclass: a backfill moves a million of them
-    from its parsing process to the applying one, and a tuple is several
-    times cheaper to pickle and unpickle (see ``ParsedEvent.__reduce__``).
+    A NamedTuple rather than a dataclass: cheaper to build a million of, and
+    already the row the transcript and the message COPY need.
     """
 
     author_role: str
@@ -70,10 +68,6 @@ class ParsedMessage(NamedTuple):
     sent_ms: int
     # Identity inside a conversation (see ``message_fingerprint``).
     fingerprint: str
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # tuple.__new__ in C, not the generated Python __new__.
-        return (tuple.__new__, (ParsedMessage, tuple(self)))
 
 
 def parsed_message(
@@ -120,46 +114,6 @@ class ParsedEvent:
     @property
     def first_message_ms(self) -> int | None:
         return min((m.sent_ms for m in self.messages), default=None)
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        # The messages travel as plain tuples (pickled in C, no Python call
-        # each): the backfill sends a million of them between processes.
-        return (
-            _unpickle_event,
-            (
-                self.kind,
-                self.occurred_ms,
-                self.customer,
-                self.conversation_ref,
-                self.visitor_context,
-                self.closed_type,
-                self.assignee,
-                tuple(map(tuple, self.messages)),
-            ),
-        )
-
-
-def _unpickle_event(
-    kind: str,
-    occurred_ms: int,
-    customer: PersonDetails,
-    conversation_ref: str,
-    visitor_context: dict[str, Any],
-    closed_type: str,
-    assignee: PersonDetails | None,
-    messages: tuple[tuple[Any, ...], ...],
-) -> ParsedEvent:
-    as_message = functools.partial(tuple.__new__, ParsedMessage)
-    return ParsedEvent(
-        kind,
-        occurred_ms,
-        customer,
-        conversation_ref,
-        visitor_context,
-        closed_type,
-        assignee,
-        tuple(map(as_message, messages)),
-    )
 
 
 def event_type_of(payload: Any) -> str:

@@ -8,14 +8,10 @@ second run adds nothing.
 
 import gc
 import json
-import multiprocessing
-import pickle
 import queue
-import signal
 import sys
 import threading
 import time
-import traceback
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -25,19 +21,12 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
-from conversations.dumps import (
-    STDIN,
-    DumpNotFound,
-    Position,
-    Unreadable,
-    expand_paths,
-    read_source,
-)
+from conversations.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
 from webhooks.backfill import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
 
-# Chosen by measurement (docs/benchmarks.md): with the reading process
-# parsing ahead, 1000 events go as fast as 2000, and the main and reading
-# processes together stay near 200 MB (PSS) instead of 300.
+# Chosen by measurement (docs/benchmarks.md): 1000 events go about as
+# fast as 2000 since COPY and binary rows cut the per-row cost, and peak
+# RSS stays near 145 MB instead of 210.
 DEFAULT_BATCH_SIZE = 1000
 # Memory follows messages more than events: a batch of long transcripts is
 # cut early, so peak memory stays bounded whatever the dump holds.
@@ -144,116 +133,16 @@ def _batches(sources: list[str], size: int) -> Iterator[_Batch]:
 
 
 def _read_ahead(sources: list[str], size: int) -> Iterator[_Batch]:
-    """``_batches`` in a second process when the platform can fork, else on a thread."""
-    if STDIN not in sources and "fork" in multiprocessing.get_all_start_methods():
-        return _read_in_process(sources, size)
-    return _read_on_thread(sources, size)
-
-
-# Pickled batches waiting in the pipe while one is applied and the reader
-# builds the next: one is enough to keep both processes busy, and each
-# costs memory in both (docs/benchmarks.md).
-_PROCESS_AHEAD = 1
-
-
-def _read_in_process(sources: list[str], size: int) -> Iterator[_Batch]:
-    """``_batches`` in a forked process, in order, at most a few batches ahead.
-
-    Decoding, keying, parsing and fingerprinting are half the backfill's
-    Python time; a thread cannot overlap them with the applying thread's
-    own Python work (the GIL), a second process runs them on the other core.
-    The child only reads files: it never touches the database connection it
-    inherits and leaves with ``os._exit`` (multiprocessing's way), so nothing
-    in it closes or writes to the parent's session. Ctrl-C is the parent's to handle:
-    the child ignores SIGINT and is terminated when the parent stops reading,
-    whatever the reason.
-    """
-    context = multiprocessing.get_context("fork")
-    handoff: Any = context.Queue(maxsize=_PROCESS_AHEAD)
-    worker = context.Process(
-        target=_produce_batches,
-        args=(sources, size, handoff),
-        name="backfill-reader",
-        daemon=True,
-    )
-    worker.start()
-    try:
-        while True:
-            try:
-                item = handoff.get(timeout=1.0)
-            except queue.Empty:
-                if not worker.is_alive():
-                    raise RuntimeError(
-                        f"the reading process died (exit code {worker.exitcode})"
-                    ) from None
-                continue
-            item = pickle.loads(item)  # noqa: S301 (our own child's bytes, over a pipe)
-            if item is None:
-                break
-            if isinstance(item, BaseException):
-                raise item  # as the thread would: the reader's own exception
-            yield item
-    finally:
-        if worker.is_alive():
-            worker.terminate()
-        worker.join(timeout=5)
-        handoff.close()
-        handoff.cancel_join_thread()
-
-
-def _produce_batches(sources: list[str], size: int, handoff: Any) -> None:
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    gc.disable()  # as in the parent: a batch is many objects, nearly none in cycles
-    try:
-        for number, batch in enumerate(_batches(sources, size)):
-            # Pickled here, not in the queue's feeder thread, which would
-            # only print an error and drop the batch.
-            handoff.put(_pickled(batch))
-            del batch
-            if number % GC_EVERY_BATCHES == 0:
-                gc.collect()
-    except BaseException as error:  # handed to the parent, raised there
-        handoff.put(_pickled_error(error))
-        return
-    handoff.put(pickle.dumps(None))
-
-
-def _pickled_error(error: BaseException) -> bytes:
-    try:
-        return pickle.dumps(error)
-    except Exception:  # an exception that cannot be pickled: its traceback can
-        details = "".join(traceback.format_exception(error))
-        return pickle.dumps(RuntimeError(f"reading the dumps failed:\n{details}"))
-
-
-def _pickled(batch: _Batch) -> bytes:
-    try:
-        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-    except RecursionError:
-        batch.events = [_picklable(event) for event in batch.events]
-        return pickle.dumps(batch, protocol=pickle.HIGHEST_PROTOCOL)
-
-
-def _picklable(event: DumpedEvent) -> DumpedEvent:
-    """A record nested too deeply to pickle stays an error at its position;
-    only the record itself is left out of the errors file (as when it is
-    too deep to write back as JSON)."""
-    try:
-        pickle.dumps(event.payload, protocol=pickle.HIGHEST_PROTOCOL)
-    except RecursionError:
-        problem = event.problem or "cannot be encoded: nested too deeply"
-        return DumpedEvent(None, event.position, None, "", problem, None)
-    return event
-
-
-def _read_on_thread(sources: list[str], size: int) -> Iterator[_Batch]:
     """``_batches`` on a second thread, one batch ahead.
 
-    Used for standard input (which a forked process cannot read: the child
-    gets /dev/null) and where fork is not available. Reading the next batch
-    then overlaps the database work on this one (a thread waiting on
-    PostgreSQL releases the GIL), but not this process's own Python work.
+    Reading, decoding and hashing the next batch then overlaps the database
+    work on this one (the thread waiting on PostgreSQL releases the GIL).
     One batch ahead and no more, so memory stays flat whatever the dump.
+
+    A forked reading process (which would also overlap the Python work) was
+    measured and not kept: on two cores PostgreSQL needs one of them during
+    a backfill, and pickling batches between processes cost more CPU than
+    the overlap saved; slower and 60 % more memory (docs/benchmarks.md).
     """
     handoff: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=1)
     stop = threading.Event()
