@@ -6,7 +6,7 @@
 Generates (or reuses, with --dump) a dump of customers x conversations closed
 events with --messages messages each, plus their created events; empties the
 archive; runs ``manage.py backfill`` in a child process (peak RSS and CPU
-from wait4, and sampled from /proc for its main and reading processes);
+from wait4, and sampled from /proc for its process tree);
 then, as the limit, COPYs the same message rows into a plain table (no
 indexes) in the same database. Prints events/s, messages/s, the ratio to
 COPY and the peak memory. Defaults: 1,000,000 messages.
@@ -57,9 +57,8 @@ def empty_archive() -> None:
 class Usage:
     """What the backfill's processes used, sampled from /proc while it ran."""
 
-    peak_rss_kb: int = 0  # of the main and reading processes, summed
-    # The same in PSS: pages the forked reader still shares with the main
-    # process (Django, the interpreter) counted once, not twice.
+    peak_rss_kb: int = 0  # of the process and any children, summed
+    # The same in PSS: pages shared between processes counted once.
     peak_pss_kb: int = 0
     cpu_seconds: dict[int, float] = field(default_factory=dict)  # last seen, by pid
 
@@ -108,8 +107,8 @@ def _pss_kb(pid: int) -> int:
 
 
 def run_backfill(dump: Path, batch_size: int | None) -> tuple[float, float, int, str, Usage]:
-    """Wall seconds, CPU seconds (with the reading process's), peak RSS (kB)
-    of the parent alone, stdout of ``manage.py backfill``, and the sampled usage."""
+    """Wall seconds, CPU seconds, peak RSS (kB), stdout of ``manage.py backfill``,
+    and the usage sampled from /proc."""
     command = [sys.executable, str(ROOT / "manage.py"), "backfill", str(dump), "--no-progress"]
     if batch_size:
         command += ["--batch-size", str(batch_size)]
@@ -223,14 +222,13 @@ def main() -> None:
     print(f"backfill: {seconds:.1f} s wall (process start to exit)")
     print(f"  {events / seconds:,.0f} events/s, {messages / seconds:,.0f} messages/s")
     print(
-        f"  peak RSS {peak_kb / 1024:.0f} MB (the main process); with its reading process,"
-        f" sampled every 50 ms: {usage.peak_pss_kb / 1024:.0f} MB PSS,"
-        f" {usage.peak_rss_kb / 1024:.0f} MB RSS summed (shared pages counted twice)"
+        f"  peak RSS {peak_kb / 1024:.0f} MB (wait4); its process tree sampled every 50 ms:"
+        f" {usage.peak_pss_kb / 1024:.0f} MB PSS, {usage.peak_rss_kb / 1024:.0f} MB RSS summed"
     )
     main_cpu = usage.cpu_seconds.pop(next(iter(usage.cpu_seconds)), 0.0)
     print(
-        f"  CPU {cpu_seconds:.1f} s in Python: {main_cpu:.1f} s in the main process,"
-        f" {sum(usage.cpu_seconds.values()):.1f} s in its reading process (last samples)"
+        f"  CPU {cpu_seconds:.1f} s in Python (wait4; sampled: {main_cpu:.1f} s in the"
+        f" process, {sum(usage.cpu_seconds.values()):.1f} s in any children)"
     )
     print(f"COPY of the same {messages:,} message rows into a plain table: {copy_seconds:.1f} s")
     print(f"ratio backfill / COPY: {seconds / copy_seconds:.1f}x")
