@@ -101,7 +101,7 @@ class IncomingEvent:
 def prepare_event(payload: Any) -> PreparedEvent:
     """Parse a payload (its messages come fingerprinted).
 
-    Pure CPU and no database: the backfill runs it in its reading process,
+    Pure CPU and no database: the backfill runs it on its reading thread,
     so it overlaps the database's work on the previous batch.
     """
     try:
