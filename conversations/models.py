@@ -75,7 +75,11 @@ class ConversationEvent(models.Model):
     the one received last wins, as DESIGN.md says.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="events")
+    # No index of its own: uniq_event_per_customer leads with customer_id and
+    # serves the walk's WHERE customer_id IN (...) and cascades alike.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="events", db_index=False
+    )
     kind = models.CharField(max_length=10, choices=EventKind.choices)
     occurred_ms = models.BigIntegerField(help_text="The event's own timestamp, epoch ms.")
     # An explicit conversation id, when a payload ever carries one.
@@ -118,7 +122,11 @@ class Conversation(models.Model):
     it has none, its created event), so messages never move between rows.
     """
 
-    customer = models.ForeignKey(Customer, on_delete=models.CASCADE, related_name="conversations")
+    # No index of its own: conversation_customer_idx (customer, opened_at)
+    # serves WHERE customer_id = ? and the cascade.
+    customer = models.ForeignKey(
+        Customer, on_delete=models.CASCADE, related_name="conversations", db_index=False
+    )
     assignee = models.ForeignKey(
         Adviser,
         null=True,
@@ -194,8 +202,12 @@ class MessageRole(models.TextChoices):
 class Message(models.Model):
     """One line of a transcript. Identity: (author id, role, time, text)."""
 
+    # No index of its own: message_transcript_idx and uniq_message_in_conversation
+    # both lead with conversation_id and serve every WHERE conversation_id = ?
+    # (and the cascade); a third index only slowed each insert (a backfill
+    # writes a million rows).
     conversation = models.ForeignKey(
-        Conversation, on_delete=models.CASCADE, related_name="messages"
+        Conversation, on_delete=models.CASCADE, related_name="messages", db_index=False
     )
     # Open set: Closer may send roles beyond CUSTOMER and ADVISER.
     author_role = models.CharField(max_length=40)

@@ -23,7 +23,6 @@ than ``bulk_create``: same rows, same conflict rules, a fraction of the
 Python time. Small batches and SQLite use the ORM.
 """
 
-import json
 from collections import defaultdict
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
@@ -48,6 +47,7 @@ from .models import (
 from .payloads import (
     InvalidEvent,
     ParsedEvent,
+    ParsedMessage,
     PersonDetails,
     UnknownEventType,
     event_type_of,
@@ -88,7 +88,6 @@ class PreparedEvent:
 
     parsed: ParsedEvent | None  # None when the outcome is SKIPPED or INVALID
     outcome: EventOutcome
-    fingerprints: tuple[str, ...] = ()  # of parsed.messages, in order
 
 
 @dataclass(frozen=True)
@@ -100,10 +99,10 @@ class IncomingEvent:
 
 
 def prepare_event(payload: Any) -> PreparedEvent:
-    """Parse a payload and fingerprint its messages.
+    """Parse a payload (its messages come fingerprinted).
 
-    Pure CPU and no database: the backfill runs it on its reading thread, so
-    it overlaps the database's work on the previous batch.
+    Pure CPU and no database: the backfill runs it on its reading thread,
+    so it overlaps the database's work on the previous batch.
     """
     try:
         parsed = parse_event(payload)
@@ -111,8 +110,7 @@ def prepare_event(payload: Any) -> PreparedEvent:
         return PreparedEvent(None, EventOutcome(SKIPPED, str(error)))
     except InvalidEvent as error:
         return PreparedEvent(None, EventOutcome(INVALID, str(error)))
-    fingerprints = tuple(message.fingerprint for message in parsed.messages)
-    return PreparedEvent(parsed, EventOutcome(APPLIED), fingerprints)
+    return PreparedEvent(parsed, EventOutcome(APPLIED))
 
 
 @dataclass
@@ -138,24 +136,18 @@ def apply_events(events: Sequence[IncomingEvent]) -> BatchResult:
     """
     result = BatchResult()
     parsed: list[tuple[ParsedEvent, IncomingEvent]] = []
-    fingerprints: list[tuple[str, ...]] = []
     for incoming in events:
         prepared = incoming.prepared or prepare_event(incoming.payload)
         result.outcomes.append(prepared.outcome)
         if prepared.parsed is not None:
             parsed.append((prepared.parsed, incoming))
-            fingerprints.append(prepared.fingerprints)
     if parsed:
         with transaction.atomic():
-            _apply_parsed(parsed, fingerprints, result)
+            _apply_parsed(parsed, result)
     return result
 
 
-def _apply_parsed(
-    parsed: list[tuple[ParsedEvent, IncomingEvent]],
-    fingerprints: list[tuple[str, ...]],
-    result: BatchResult,
-) -> None:
+def _apply_parsed(parsed: list[tuple[ParsedEvent, IncomingEvent]], result: BatchResult) -> None:
     customers = _upsert_people(
         Customer, [(event.customer, event.occurred_ms) for event, _ in parsed]
     )
@@ -169,7 +161,7 @@ def _apply_parsed(
         (customers[event.customer.closer_id].pk, event.kind, event.occurred_ms)
         for event, _ in parsed
     }
-    transcripts = _transcripts(parsed, fingerprints, customers)
+    transcripts = _transcripts(parsed, customers)
     reconciled = _reconcile_conversations(customer_ids, touched, transcripts)
     result.new_conversations += reconciled.new
     result.new_messages += _insert_messages(transcripts, reconciled)
@@ -321,13 +313,7 @@ def _copy_ledger(rows: Iterable[dict[str, Any]]) -> None:
     stage_rows(
         stage=_LEDGER_STAGE,
         columns=_LEDGER_STAGE_COLUMNS,
-        rows=(
-            tuple(
-                json.dumps(row[name]) if name == "visitor_context" else row[name]
-                for name, _ in _LEDGER_STAGE_COLUMNS
-            )
-            for row in rows
-        ),
+        rows=(tuple(row[name] for name, _ in _LEDGER_STAGE_COLUMNS) for row in rows),
     )
     now = timezone.now()
     with connection.cursor() as cursor:
@@ -540,7 +526,7 @@ def _copy_conversations(wanted: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
         stage=_CONVERSATION_STAGE,
         columns=_CONVERSATION_STAGE_COLUMNS,
         rows=(
-            (position, *(_stage_value(w, name) for name, _ in _CONVERSATION_STAGE_COLUMNS[1:]))
+            (position, *(w[name] for name, _ in _CONVERSATION_STAGE_COLUMNS[1:]))
             for position, w in enumerate(wanted)
         ),
     )
@@ -548,10 +534,6 @@ def _copy_conversations(wanted: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
     with connection.cursor() as cursor:
         cursor.execute(_INSERT_STAGED_CONVERSATIONS, [now, now])
         return list(cursor.fetchall())
-
-
-def _stage_value(row: dict[str, Any], name: str) -> Any:
-    return json.dumps(row[name]) if name == "visitor_context" else row[name]
 
 
 def _segments_near(
@@ -673,9 +655,10 @@ _MESSAGE_STAGE_COLUMNS = tuple(
 )
 
 
-class _Transcript(dict[str, tuple[Any, ...]]):
+class _Transcript(dict[str, ParsedMessage]):
     """One conversation's messages in this batch, by fingerprint, in order:
-    (role, author id, author email, author phone, text, sent ms, fingerprint).
+    ``ParsedMessage`` rows (role, author id, author email, author phone,
+    text, sent ms, fingerprint).
 
     A re-delivered message replaces its earlier copy in place (same identity,
     so the same row) and keeps its position.
@@ -695,13 +678,11 @@ class _Transcript(dict[str, tuple[Any, ...]]):
 
 
 def _transcripts(
-    parsed: list[tuple[ParsedEvent, IncomingEvent]],
-    fingerprints: list[tuple[str, ...]],
-    customers: dict[str, Customer],
+    parsed: list[tuple[ParsedEvent, IncomingEvent]], customers: dict[str, Customer]
 ) -> dict[tuple[Any, ...], _Transcript]:
     """The closed events' messages, by the ``conversation_key`` they belong to."""
     transcripts: dict[tuple[Any, ...], _Transcript] = defaultdict(_Transcript)
-    for (event, _), event_fingerprints in zip(parsed, fingerprints, strict=True):
+    for event, _ in parsed:
         if event.kind != CLOSED or not event.messages:
             continue
         transcript = transcripts[
@@ -712,16 +693,8 @@ def _transcripts(
                 closed_ms=event.occurred_ms,
             )
         ]
-        for message, fingerprint in zip(event.messages, event_fingerprints, strict=True):
-            transcript[fingerprint] = (
-                message.author_role,
-                message.author_closer_id,
-                message.author_email,
-                message.author_phone,
-                message.text,
-                message.sent_ms,
-                fingerprint,
-            )
+        for message in event.messages:
+            transcript[message.fingerprint] = message
     return transcripts
 
 
@@ -772,6 +745,7 @@ def _copy_messages(fresh: list[tuple[Any, ...]], known: list[tuple[Any, ...]]) -
     """
     if fresh:
         with connection.cursor() as cursor, cursor.cursor.copy(_COPY_MESSAGES) as copy:
+            copy.set_types(_COPY_MESSAGES_TYPES)
             for row in fresh:
                 copy.write_row((*row[:6], ms_to_datetime(row[6]), row[7]))
     if known:
@@ -780,9 +754,13 @@ def _copy_messages(fresh: list[tuple[Any, ...]], known: list[tuple[Any, ...]]) -
             cursor.execute(_INSERT_STAGED_MESSAGES)
 
 
-_COPY_MESSAGES = "COPY {table} ({columns}) FROM STDIN".format(
+# Binary: no text escaping in Python, no timestamp parsing in the server.
+_COPY_MESSAGES = "COPY {table} ({columns}) FROM STDIN (FORMAT BINARY)".format(
     table=Message._meta.db_table, columns=", ".join(_MESSAGE_COLUMNS).replace("sent_ms", "sent_at")
 )
+_COPY_MESSAGES_TYPES = [
+    "timestamptz" if name == "sent_ms" else sql_type for name, sql_type in _MESSAGE_STAGE_COLUMNS
+]
 # Epoch milliseconds to timestamptz in exact integer arithmetic.
 _SENT_AT = "TIMESTAMPTZ 'epoch' + sent_ms * INTERVAL '1 millisecond'"
 _INSERT_STAGED_MESSAGES = (

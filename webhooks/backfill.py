@@ -31,7 +31,7 @@ from conversations.bulk import stage_rows, use_copy
 
 from .erasure import erased_among
 from .models import EventSource, EventStatus, InboundEvent
-from .services import canonical_json, dedupe_key_for
+from .services import canonical_json, canonical_key
 
 logger = logging.getLogger(__name__)
 
@@ -42,7 +42,9 @@ class DumpedEvent:
 
     payload: Any
     position: Any  # the caller's, handed back with failures
-    raw: bytes | None  # the record's bytes as read, when the dump gives them
+    # The record's bytes as read (NDJSON), else its canonical JSON; None
+    # only when ``problem`` is set.
+    raw: bytes | None
     dedupe_key: str  # empty when ``problem`` is set
     problem: str  # why it is not even an event; empty when it is one
     prepared: archive.PreparedEvent | None  # parsed ahead; None when ``problem`` is set
@@ -58,9 +60,14 @@ def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None
     if problem:
         return DumpedEvent(payload, position, raw, "", problem, None)
     try:
-        key = dedupe_key_for(payload=payload, headers={})
+        # What dedupe_key_for(payload=payload, headers={}) computes, with the
+        # canonical JSON kept as the raw body when the dump gives none (arrays).
+        canonical = canonical_json(payload)
     except (ValueError, RecursionError) as error:  # e.g. nested thousands deep
         return DumpedEvent(payload, position, raw, "", f"cannot be encoded: {error}", None)
+    key = canonical_key(canonical)
+    if raw is None:
+        raw = canonical
     try:
         prepared: archive.PreparedEvent | None = archive.prepare_event(payload)
     except Exception:
@@ -156,6 +163,7 @@ def _apply_resiliently(candidates: list[DumpedEvent], result: BackfillResult) ->
         return
     try:
         with transaction.atomic():
+            _tune_backfill_transaction(len(candidates))
             applied = _apply(candidates)
     except (OperationalError, InterfaceError):
         raise  # the database is gone: no record is to blame, stop the run
@@ -165,6 +173,27 @@ def _apply_resiliently(candidates: list[DumpedEvent], result: BackfillResult) ->
         _isolate(candidates, error, result)
         return
     result.add(applied)
+
+
+def _tune_backfill_transaction(size: int) -> None:
+    """A setting for this batch's transaction only (SET LOCAL), on PostgreSQL.
+
+    synchronous_commit = off: COMMIT returns before its WAL is flushed
+    (within wal_writer_delay, 200 ms by default). It cannot corrupt or
+    half-apply anything: a crash of the server can only lose the last batches
+    whose commit had been acknowledged, whole, and their events are then not
+    in the inbox either, so running the same backfill again re-adds exactly
+    them (the dedupe key makes every earlier event a duplicate). Webhooks
+    keep the default: Closer is told 202 only for what is on disk.
+
+    (A larger gin_pending_list_limit for the messages' full-text index was
+    measured too, docs/benchmarks.md: no gain beyond the noise, and the
+    admin's searches read the pending list, so it is left alone.)
+    """
+    if connection.vendor != "postgresql" or not use_copy(size):
+        return
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL synchronous_commit = off")
 
 
 def _isolate(candidates: list[DumpedEvent], error: Exception, result: BackfillResult) -> None:

@@ -155,7 +155,12 @@ def dedupe_key_for(*, payload: Any, headers: Mapping[str, str]) -> str:
     message_id = headers.get("webhook-id")
     if message_id:
         return "webhook-id:" + message_id[:180]
-    return "sha256:" + hashlib.sha256(canonical_json(payload)).hexdigest()
+    return canonical_key(canonical_json(payload))
+
+
+def canonical_key(canonical: bytes) -> str:
+    """The dedupe key of a payload whose ``canonical_json`` is ``canonical``."""
+    return "sha256:" + hashlib.sha256(canonical).hexdigest()
 
 
 def canonical_json(payload: Any) -> bytes:

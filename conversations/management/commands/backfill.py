@@ -24,12 +24,13 @@ from tqdm import tqdm
 from conversations.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
 from webhooks.backfill import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
 
-# Chosen by measurement (docs/benchmarks.md): from 2000 events larger
-# batches hardly go faster, and peak RSS stays near 190 MB.
-DEFAULT_BATCH_SIZE = 2000
+# Chosen by measurement (docs/benchmarks.md): 1000 events go about as
+# fast as 2000 since COPY and binary rows cut the per-row cost, and peak
+# RSS stays near 145 MB instead of 210.
+DEFAULT_BATCH_SIZE = 1000
 # Memory follows messages more than events: a batch of long transcripts is
-# cut early, so peak RSS stays bounded whatever the dump holds.
-MAX_BATCH_MESSAGES = 40_000
+# cut early, so peak memory stays bounded whatever the dump holds.
+MAX_BATCH_MESSAGES = 20_000
 ERRORS_SHOWN = 20
 # Each collection rescans the batch read ahead (~0.1 s for 2000 events).
 GC_EVERY_BATCHES = 10
@@ -76,6 +77,8 @@ class Command(BaseCommand):
                     result = backfill_events(events=batch.events, dry_run=options["dry_run"])
                     report.add(result)
                     progress.update(batch.read)
+                    # Freed before the next batch is unpickled: never two in memory.
+                    del batch, result
                     if number % GC_EVERY_BATCHES == 0:
                         gc.collect()
         except DatabaseError as error:
@@ -135,6 +138,11 @@ def _read_ahead(sources: list[str], size: int) -> Iterator[_Batch]:
     Reading, decoding and hashing the next batch then overlaps the database
     work on this one (the thread waiting on PostgreSQL releases the GIL).
     One batch ahead and no more, so memory stays flat whatever the dump.
+
+    A forked reading process (which would also overlap the Python work) was
+    measured and not kept: on two cores PostgreSQL needs one of them during
+    a backfill, and pickling batches between processes cost more CPU than
+    the overlap saved; slower and 60 % more memory (docs/benchmarks.md).
     """
     handoff: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=1)
     stop = threading.Event()
