@@ -138,10 +138,11 @@ def main() -> None:
         server.terminate()
         server.wait(timeout=30)
     if len(results) == len(targets):
+        rps = {name: result["rps"] for name, result in results.items()}
         print(
-            f"\nwebhook / insert baseline: {results['webhook']['rps'] / results['insert']['rps']:.2f}"
-            f"   webhook / bare baseline: {results['webhook']['rps'] / results['bare']['rps']:.2f}"
-            f"   insert / bare: {results['insert']['rps'] / results['bare']['rps']:.2f}"
+            f"\nwebhook / insert baseline: {rps['webhook'] / rps['insert']:.2f}"
+            f"   webhook / bare baseline: {rps['webhook'] / rps['bare']:.2f}"
+            f"   insert / bare: {rps['insert'] / rps['bare']:.2f}"
         )
     if args.no_worker:
         return
