@@ -35,6 +35,10 @@ class LargeTablePaginator(Paginator):
     count_is_lower_bound = False
     _ids: list[Any] | None = None
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: dict[int, Page] = {}
+
     @cached_property
     def count(self) -> int:
         queryset: Any = self.object_list
@@ -53,10 +57,14 @@ class LargeTablePaginator(Paginator):
         number = self.validate_number(number)
         if self._ids is None:
             return super().page(number)
-        start = (number - 1) * self.per_page
-        ids = self._ids[start : start + self.per_page]
-        rows = {row.pk: row for row in rows_by_id(self.object_list, ids)}
-        return Page([rows[pk] for pk in ids if pk in rows], number, self)
+        # Loaded once: the changelist asks for its page twice (see
+        # LargeTableChangeList.get_results).
+        if number not in self._pages:
+            start = (number - 1) * self.per_page
+            ids = self._ids[start : start + self.per_page]
+            rows = {row.pk: row for row in rows_by_id(self.object_list, ids)}
+            self._pages[number] = Page([rows[pk] for pk in ids if pk in rows], number, self)
+        return self._pages[number]
 
 
 def rows_by_id(queryset: Any, ids: list[Any]) -> Any:

@@ -2,6 +2,7 @@
 transcript page, people pages, read-only rules and the export actions."""
 
 import json
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.admin.sites import site
@@ -79,6 +80,29 @@ def test_changelist_shows_customer_adviser_status_counts_and_first_customer_mess
         f'<input type="checkbox" name="_selected_action" value="{jon.pk}" class="action-select" '
         f'aria-label="Select this object for an action - {jon}">'
     ) in page
+
+
+def test_changelist_shows_opening_and_closing_times_as_the_transcript_does(staff, archive):
+    page = staff.get(CHANGELIST).content.decode()
+    jon = archive["jon"]
+    opened = jon.opened_at.strftime("%Y-%m-%d %H:%M")  # UTC, the project's time zone
+    closed = jon.closed_at.strftime("%Y-%m-%d %H:%M")
+    assert f'<td class="field-opened">{opened}</td><td class="field-closed">{closed}</td>' in page
+    # The open conversation has no closing time yet.
+    assert '<td class="field-closed">-</td>' in page
+
+
+def test_changelist_times_follow_the_current_time_zone(staff, archive, settings):
+    settings.TIME_ZONE = "Europe/Warsaw"
+    page = staff.get(CHANGELIST).content.decode()
+    opened = archive["jon"].opened_at.astimezone(ZoneInfo("Europe/Warsaw"))
+    assert f'<td class="field-opened">{opened:%Y-%m-%d %H:%M}</td>' in page
+
+
+def test_changelist_sorts_by_the_opening_time_column(staff, archive):
+    oldest_first = staff.get(CHANGELIST, {"o": "6"})  # the sixth column: opened at
+    opened = [row.opened_at for row in oldest_first.context["cl"].result_list]
+    assert opened == sorted(opened)
 
 
 @pytest.mark.parametrize(
@@ -249,6 +273,18 @@ def test_a_search_page_runs_the_search_once(staff, archive, django_assert_num_qu
     assert listed(response) == {archive["jon"].pk}
     searches = [q["sql"] for q in queries.captured_queries if "to_tsvector" in q["sql"]]
     assert len(searches) == 1, "\n\n".join(searches)
+
+
+def test_a_page_of_a_longer_list_loads_its_rows_once(
+    staff, archive, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(site._registry[Conversation], "list_per_page", 2)
+    # session, user, closed types, matching ids, rows by id, date range
+    with django_assert_num_queries(6) as queries:
+        response = staff.get(CHANGELIST, {"status__exact": "closed", "p": 2})
+    assert len(listed(response)) == 1
+    rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
+    assert len(rows) == 1, "\n\n".join(rows)
 
 
 def test_a_small_filtered_count_is_exact(archive):
