@@ -17,6 +17,8 @@ import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from django.conf import settings
+
 # Django's private helpers, so that columns are read exactly as Django reads them.
 from django.contrib.admin.templatetags.admin_list import (  # type: ignore[attr-defined]
     ResultList,
@@ -98,6 +100,9 @@ def column_cell(cl: Any, index: int, field_name: Any, *, link: bool, first: bool
     empty = getattr(attr, "empty_value_display", default_empty)
     classes = [f"field-{_coerce_field_name(field_name, index)}"]
     # (shown, nowrap) for a row; nowrap only where Django decides it per value.
+    # Integers print as they are without thousand separators: number_format's
+    # own shortcut, without its locale lookups.
+    plain_ints = not settings.USE_THOUSAND_SEPARATOR
     represent: Callable[[Any], tuple[Any, bool]]
 
     if field is None or field.auto_created:
@@ -109,6 +114,8 @@ def column_cell(cl: Any, index: int, field_name: Any, *, link: bool, first: bool
 
         def represent(result: Any) -> tuple[Any, bool]:
             value = read(result)
+            if type(value) is int and plain_ints and not boolean:
+                return str(value), False
             if isinstance(value, str) and value.strip() == "":
                 value = ""
             nowrap = isinstance(value, (datetime.date, datetime.time))
@@ -125,8 +132,12 @@ def column_cell(cl: Any, index: int, field_name: Any, *, link: bool, first: bool
         choices = flat_choices(field)
         nowrap_field = isinstance(field, (models.DateField, models.TimeField))
 
+        numeric = choices is None and isinstance(field, (models.IntegerField, models.FloatField))
+
         def represent(result: Any) -> tuple[Any, bool]:
             value = read(result)
+            if numeric and plain_ints and type(value) is int:
+                return str(value), nowrap_field
             if isinstance(value, str) and value.strip() == "":
                 value = ""
             if choices is not None:

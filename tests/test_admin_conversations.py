@@ -8,7 +8,9 @@ import pytest
 from django.contrib.admin.sites import site
 from django.db import connection
 from django.urls import reverse
+from django.utils.text import Truncator
 
+from conversations.admin import short_preview
 from conversations.models import Conversation
 from conversations.paginators import LargeTablePaginator
 from tests.search_archive import BOB, BOT, ZOFIA, archive_conversation
@@ -103,6 +105,21 @@ def test_changelist_sorts_by_the_opening_time_column(staff, archive):
     oldest_first = staff.get(CHANGELIST, {"o": "6"})  # the sixth column: opened at
     opened = [row.opened_at for row in oldest_first.context["cl"].result_list]
     assert opened == sorted(opened)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Where is my parcel?",
+        "x" * 80,
+        "x" * 81,
+        "Zamo\u0301wienie " * 10,  # combining accents: NFC-normalised, counted once
+        "a\u0301" * 80,
+    ],
+)
+def test_the_preview_is_cut_as_truncator_cuts_it(text):
+    assert short_preview(text) == Truncator(text).chars(80)
 
 
 @pytest.mark.parametrize(
@@ -233,6 +250,24 @@ def test_changelist_queries_do_not_grow_with_the_rows_shown(
     # ... and the same plus the table's row estimate without a search.
     with django_assert_max_num_queries(7):
         staff.get(CHANGELIST)
+
+
+def test_a_changelist_page_loads_only_the_columns_it_shows(
+    staff, archive, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(7) as queries:
+        staff.get(CHANGELIST)
+    rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
+    assert rows
+    for sql in rows:
+        assert '"visitor_context"' not in sql
+        assert '"api_key"' not in sql
+
+
+def test_the_export_action_still_reads_whole_rows(staff, archive):
+    response = run_action(staff, "export_ndjson", [archive["jon"]])
+    (record,) = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert record["visitor_context"] == archive["jon"].visitor_context
 
 
 def test_changelist_never_counts_the_whole_table_beside_the_results(staff, archive):

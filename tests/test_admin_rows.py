@@ -114,6 +114,17 @@ def test_every_kind_of_column_renders_as_django_renders_it(archive, admin_user, 
     assert fast_rows(cl) == django_rows(cl)
 
 
+def test_numbers_with_thousand_separators_render_as_django_renders_them(
+    archive, admin_user, settings
+):
+    settings.USE_THOUSAND_SEPARATOR = True
+    Conversation.objects.update(message_count=1234567)
+    cl = changelist(EveryKindOfColumn(Conversation, site), admin_user)
+    rows = fast_rows(cl)
+    assert "1,234,567" in rows[0]
+    assert rows == django_rows(cl)
+
+
 def test_without_links_rows_render_as_django_renders_them(archive, admin_user):
     model_admin = EveryKindOfColumn(Conversation, site)
     model_admin.list_display_links = None
