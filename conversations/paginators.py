@@ -1,5 +1,7 @@
 """Admin lists of tables too large to count on every page view."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -7,7 +9,7 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.http import HttpRequest
 from django.utils.html import conditional_escape
 from django.utils.safestring import SafeString, mark_safe
@@ -30,6 +32,8 @@ class LargeTablePaginator(Paginator):
 
     estimate_above = 100_000
     count_limit = 1_000
+    # Plan the id list without PostgreSQL's parallel workers (see serial_plan).
+    serial_id_list = True
 
     count_is_estimate = False
     count_is_lower_bound = False
@@ -47,7 +51,9 @@ class LargeTablePaginator(Paginator):
             if estimate is not None and estimate > self.estimate_above:
                 self.count_is_estimate = True
                 return estimate
-        self._ids = list(queryset.values_list("pk", flat=True)[: self.count_limit + 1])
+        ids = queryset.values_list("pk", flat=True)[: self.count_limit + 1]
+        with serial_plan(queryset.db, enabled=self.serial_id_list):
+            self._ids = list(ids)
         if len(self._ids) > self.count_limit:
             self.count_is_lower_bound = True
             self._ids = self._ids[: self.count_limit]
@@ -75,6 +81,28 @@ def rows_by_id(queryset: Any, ids: list[Any]) -> Any:
     rows.query.select_related = queryset.query.select_related
     rows.query.deferred_loading = queryset.query.deferred_loading
     return rows.prefetch_related(*queryset._prefetch_related_lookups)
+
+
+@contextmanager
+def serial_plan(using: str, *, enabled: bool = True) -> Iterator[None]:
+    """Queries in this block are planned without parallel workers (PostgreSQL).
+
+    The id list of a search or filter is index work on a few thousand rows
+    at most; PostgreSQL still plans parallel workers for it once the estimate
+    crosses its thresholds (an adviser's 2,000+ conversations do), and on a
+    small, busy web host starting them costs more than the lookups: twice
+    the time of the serial plan on the 2-CPU development machine
+    (docs/benchmarks.md). ``SET LOCAL`` ends with the transaction, so no
+    other query of the request is affected.
+    """
+    connection = connections[using]
+    if not enabled or connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using, savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
 
 
 def table_row_estimate(queryset: Any) -> int | None:

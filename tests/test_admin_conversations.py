@@ -242,20 +242,20 @@ def test_changelist_queries_do_not_grow_with_the_rows_shown(
 ):
     for n in range(40):
         archive_conversation(f"cust-bulk-{n}", [("CUSTOMER", f"parcel number {n}")], adviser=BOB)
-    # session, user, closed types, count, rows, date range: never one per row,
-    # and the date hierarchy does not run the search again.
-    with django_assert_max_num_queries(6):
+    # session, user, closed types, serial plan, count, rows, date range: never
+    # one per row, and the date hierarchy does not run the search again.
+    with django_assert_max_num_queries(7):
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert len(listed(response)) == 41
     # ... and the same plus the table's row estimate without a search.
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         staff.get(CHANGELIST)
 
 
 def test_a_changelist_page_loads_only_the_columns_it_shows(
     staff, archive, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(7) as queries:
+    with django_assert_max_num_queries(8) as queries:
         staff.get(CHANGELIST)
     rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
     assert rows
@@ -302,8 +302,9 @@ def test_pages_of_a_filtered_list_keep_its_order(archive):
 
 
 def test_a_search_page_runs_the_search_once(staff, archive, django_assert_num_queries):
-    # session, user, closed types, matching ids (the search), rows by id, date range
-    with django_assert_num_queries(6) as queries:
+    # session, user, closed types, serial plan, matching ids (the search),
+    # rows by id, date range
+    with django_assert_num_queries(7) as queries:
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert listed(response) == {archive["jon"].pk}
     searches = [q["sql"] for q in queries.captured_queries if "to_tsvector" in q["sql"]]
@@ -314,12 +315,32 @@ def test_a_page_of_a_longer_list_loads_its_rows_once(
     staff, archive, monkeypatch, django_assert_num_queries
 ):
     monkeypatch.setattr(site._registry[Conversation], "list_per_page", 2)
-    # session, user, closed types, matching ids, rows by id, date range
-    with django_assert_num_queries(6) as queries:
+    # session, user, closed types, serial plan, matching ids, rows by id, date range
+    with django_assert_num_queries(7) as queries:
         response = staff.get(CHANGELIST, {"status__exact": "closed", "p": 2})
     assert len(listed(response)) == 1
     rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
     assert len(rows) == 1, "\n\n".join(rows)
+
+
+def test_the_id_list_is_planned_without_parallel_workers(staff, archive, django_assert_num_queries):
+    with django_assert_num_queries(7) as queries:
+        staff.get(CHANGELIST, {"q": "parcel"})
+    sql = [q["sql"] for q in queries.captured_queries]
+    serial = sql.index("SET LOCAL max_parallel_workers_per_gather = 0")
+    assert "to_tsvector" in sql[serial + 1]  # the search's id list comes next
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as a request runs
+def test_the_serial_plan_ends_with_its_transaction(archive):
+    paginator = LargeTablePaginator(Conversation.objects.filter(status="closed"), 50)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        before = cursor.fetchone()[0]
+        assert before != "0"
+        assert paginator.count == 3
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == before
 
 
 def test_a_small_filtered_count_is_exact(archive):
