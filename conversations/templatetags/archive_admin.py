@@ -20,6 +20,7 @@ from django import template
 from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.utils import formats, timezone
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
@@ -96,12 +97,17 @@ def calendar_date_hierarchy(cl: Any) -> dict[str, Any]:
 def archive_result_list(cl: Any) -> dict[str, Any]:
     """Django's ``result_list``, with the rows from ``fast_results``."""
     headers = list(result_headers(cl))
+    rows = list(fast_results(cl))
+    # The table body as one string for our change_list_results.html; list_editable
+    # forms (which show their errors above a row) go through the template's loop.
+    body = None if cl.formset else "".join(f"<tr>{''.join(row)}</tr>\n" for row in rows)
     return {
         "cl": cl,
         "result_hidden_fields": list(result_hidden_fields(cl)),
         "result_headers": headers,
         "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
-        "results": list(fast_results(cl)),
+        "results": rows,
+        "rows_html": mark_safe(body) if body else None,  # noqa: S308 -- escaped cells
     }
 
 
