@@ -8,7 +8,9 @@ that is most of the page's time. ``fast_results`` decides all of that once
 per column and once per page (the link is the same URL for every row but
 the primary key), then only reads and formats each row's values. The HTML
 is the same as Django's, cell for cell (tests/test_admin_rows.py compares
-them); columns it does not recognise fall back to Django's own per-cell code.
+them). A list with a column it does not know (a model attribute or
+property, ``__str__``, a related lookup) or with list_editable forms is
+rendered by Django's own code.
 """
 
 import datetime
@@ -62,7 +64,7 @@ def fast_results(cl: Any) -> Iterator[ResultList]:
             yield ResultList(form, items_for_result(cl, result, form))
         return
     for result in cl.result_list:
-        # Each cell is escaped by format_html: the joined row is safe.
+        # Each cell's content is escaped (as_html): the joined row is safe.
         yield ResultList(None, [mark_safe("".join([cell(result) for cell in cells]))])  # noqa: S308
 
 
