@@ -1,5 +1,7 @@
 """Admin lists of tables too large to count on every page view."""
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
@@ -7,10 +9,10 @@ from django.contrib import admin
 from django.contrib.admin import helpers
 from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
-from django.db import connections
+from django.db import connections, transaction
 from django.http import HttpRequest
-from django.utils.html import format_html
-from django.utils.safestring import SafeString
+from django.utils.html import conditional_escape
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.translation import gettext
 
 
@@ -30,10 +32,16 @@ class LargeTablePaginator(Paginator):
 
     estimate_above = 100_000
     count_limit = 1_000
+    # Plan the id list without PostgreSQL's parallel workers (see serial_plan).
+    serial_id_list = True
 
     count_is_estimate = False
     count_is_lower_bound = False
     _ids: list[Any] | None = None
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._pages: dict[int, Page] = {}
 
     @cached_property
     def count(self) -> int:
@@ -43,7 +51,9 @@ class LargeTablePaginator(Paginator):
             if estimate is not None and estimate > self.estimate_above:
                 self.count_is_estimate = True
                 return estimate
-        self._ids = list(queryset.values_list("pk", flat=True)[: self.count_limit + 1])
+        ids = queryset.values_list("pk", flat=True)[: self.count_limit + 1]
+        with serial_plan(queryset.db, enabled=self.serial_id_list):
+            self._ids = list(ids)
         if len(self._ids) > self.count_limit:
             self.count_is_lower_bound = True
             self._ids = self._ids[: self.count_limit]
@@ -53,10 +63,14 @@ class LargeTablePaginator(Paginator):
         number = self.validate_number(number)
         if self._ids is None:
             return super().page(number)
-        start = (number - 1) * self.per_page
-        ids = self._ids[start : start + self.per_page]
-        rows = {row.pk: row for row in rows_by_id(self.object_list, ids)}
-        return Page([rows[pk] for pk in ids if pk in rows], number, self)
+        # Loaded once: the changelist asks for its page twice (see
+        # LargeTableChangeList.get_results).
+        if number not in self._pages:
+            start = (number - 1) * self.per_page
+            ids = self._ids[start : start + self.per_page]
+            rows = {row.pk: row for row in rows_by_id(self.object_list, ids)}
+            self._pages[number] = Page([rows[pk] for pk in ids if pk in rows], number, self)
+        return self._pages[number]
 
 
 def rows_by_id(queryset: Any, ids: list[Any]) -> Any:
@@ -67,6 +81,28 @@ def rows_by_id(queryset: Any, ids: list[Any]) -> Any:
     rows.query.select_related = queryset.query.select_related
     rows.query.deferred_loading = queryset.query.deferred_loading
     return rows.prefetch_related(*queryset._prefetch_related_lookups)
+
+
+@contextmanager
+def serial_plan(using: str, *, enabled: bool = True) -> Iterator[None]:
+    """Queries in this block are planned without parallel workers (PostgreSQL).
+
+    The id list of a search or filter is index work on a few thousand rows
+    at most; PostgreSQL still plans parallel workers for it once the estimate
+    crosses its thresholds (an adviser's 2,000+ conversations do), and on a
+    small, busy web host starting them costs more than the lookups: twice
+    the time of the serial plan on the 2-CPU development machine
+    (docs/benchmarks.md). ``SET LOCAL`` ends with the transaction, so no
+    other query of the request is affected.
+    """
+    connection = connections[using]
+    if not enabled or connection.vendor != "postgresql":
+        yield
+        return
+    with transaction.atomic(using=using, savepoint=False):
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
 
 
 def table_row_estimate(queryset: Any) -> int | None:
@@ -86,7 +122,16 @@ def table_row_estimate(queryset: Any) -> int | None:
 
 class LargeTableChangeList(ChangeList):
     def get_results(self, request: HttpRequest) -> None:
-        super().get_results(request)
+        # The page loads only the columns the list shows (list_only), not
+        # every JSON and text field of each row and its related rows.
+        full = self.queryset
+        only = getattr(self.model_admin, "list_only", None)
+        if only:
+            self.queryset = full.only(*only)
+        try:
+            super().get_results(request)
+        finally:
+            self.queryset = full
         # When the results fit on one page Django lists the whole queryset,
         # which would run a search a second time: take the page the
         # paginator already resolved instead.
@@ -102,6 +147,8 @@ class LargeTableAdmin(admin.ModelAdmin):
     paginator = LargeTablePaginator
     show_full_result_count = False
     show_facets = admin.ShowFacets.NEVER
+    # The fields a changelist page loads (QuerySet.only); None: all of them.
+    list_only: list[str] | None = None
 
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return LargeTableChangeList
@@ -109,11 +156,11 @@ class LargeTableAdmin(admin.ModelAdmin):
     def action_checkbox(self, obj: Any) -> SafeString:
         # Django renders this checkbox through the form-widget templates, three
         # template includes per row: a quarter of the time spent rendering a
-        # page of fifty. The same HTML, formatted directly.
-        label = format_html(gettext("Select this object for an action - {}"), str(obj))
-        return format_html(
-            '<input type="checkbox" name="{}" value="{}" class="action-select" aria-label="{}">',
-            helpers.ACTION_CHECKBOX_NAME,
-            obj.pk,
-            label,
+        # page of fifty. The same HTML, formatted directly (the translated
+        # label is not escaped, as format_html does not escape its template).
+        label = gettext("Select this object for an action - {}")
+        label = label.format(conditional_escape(str(obj)))
+        return mark_safe(  # noqa: S308 -- the values are escaped
+            f'<input type="checkbox" name="{helpers.ACTION_CHECKBOX_NAME}" '
+            f'value="{conditional_escape(obj.pk)}" class="action-select" aria-label="{label}">'
         )

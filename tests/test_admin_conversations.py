@@ -2,12 +2,15 @@
 transcript page, people pages, read-only rules and the export actions."""
 
 import json
+from zoneinfo import ZoneInfo
 
 import pytest
 from django.contrib.admin.sites import site
 from django.db import connection
 from django.urls import reverse
+from django.utils.text import Truncator
 
+from conversations.admin import short_preview
 from conversations.models import Conversation
 from conversations.paginators import LargeTablePaginator
 from tests.search_archive import BOB, BOT, ZOFIA, archive_conversation
@@ -79,6 +82,44 @@ def test_changelist_shows_customer_adviser_status_counts_and_first_customer_mess
         f'<input type="checkbox" name="_selected_action" value="{jon.pk}" class="action-select" '
         f'aria-label="Select this object for an action - {jon}">'
     ) in page
+
+
+def test_changelist_shows_opening_and_closing_times_as_the_transcript_does(staff, archive):
+    page = staff.get(CHANGELIST).content.decode()
+    jon = archive["jon"]
+    opened = jon.opened_at.strftime("%Y-%m-%d %H:%M")  # UTC, the project's time zone
+    closed = jon.closed_at.strftime("%Y-%m-%d %H:%M")
+    assert f'<td class="field-opened">{opened}</td><td class="field-closed">{closed}</td>' in page
+    # The open conversation has no closing time yet.
+    assert '<td class="field-closed">-</td>' in page
+
+
+def test_changelist_times_follow_the_current_time_zone(staff, archive, settings):
+    settings.TIME_ZONE = "Europe/Warsaw"
+    page = staff.get(CHANGELIST).content.decode()
+    opened = archive["jon"].opened_at.astimezone(ZoneInfo("Europe/Warsaw"))
+    assert f'<td class="field-opened">{opened:%Y-%m-%d %H:%M}</td>' in page
+
+
+def test_changelist_sorts_by_the_opening_time_column(staff, archive):
+    oldest_first = staff.get(CHANGELIST, {"o": "6"})  # the sixth column: opened at
+    opened = [row.opened_at for row in oldest_first.context["cl"].result_list]
+    assert opened == sorted(opened)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "",
+        "Where is my parcel?",
+        "x" * 80,
+        "x" * 81,
+        "Zamo\u0301wienie " * 10,  # combining accents: NFC-normalised, counted once
+        "a\u0301" * 80,
+    ],
+)
+def test_the_preview_is_cut_as_truncator_cuts_it(text):
+    assert short_preview(text) == Truncator(text).chars(80)
 
 
 @pytest.mark.parametrize(
@@ -201,14 +242,32 @@ def test_changelist_queries_do_not_grow_with_the_rows_shown(
 ):
     for n in range(40):
         archive_conversation(f"cust-bulk-{n}", [("CUSTOMER", f"parcel number {n}")], adviser=BOB)
-    # session, user, closed types, count, rows, date range: never one per row,
-    # and the date hierarchy does not run the search again.
-    with django_assert_max_num_queries(6):
+    # session, user, closed types, serial plan, count, rows, date range: never
+    # one per row, and the date hierarchy does not run the search again.
+    with django_assert_max_num_queries(7):
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert len(listed(response)) == 41
     # ... and the same plus the table's row estimate without a search.
-    with django_assert_max_num_queries(7):
+    with django_assert_max_num_queries(8):
         staff.get(CHANGELIST)
+
+
+def test_a_changelist_page_loads_only_the_columns_it_shows(
+    staff, archive, django_assert_max_num_queries
+):
+    with django_assert_max_num_queries(8) as queries:
+        staff.get(CHANGELIST)
+    rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
+    assert rows
+    for sql in rows:
+        assert '"visitor_context"' not in sql
+        assert '"api_key"' not in sql
+
+
+def test_the_export_action_still_reads_whole_rows(staff, archive):
+    response = run_action(staff, "export_ndjson", [archive["jon"]])
+    (record,) = [json.loads(line) for line in b"".join(response.streaming_content).splitlines()]
+    assert record["visitor_context"] == archive["jon"].visitor_context
 
 
 def test_changelist_never_counts_the_whole_table_beside_the_results(staff, archive):
@@ -243,12 +302,45 @@ def test_pages_of_a_filtered_list_keep_its_order(archive):
 
 
 def test_a_search_page_runs_the_search_once(staff, archive, django_assert_num_queries):
-    # session, user, closed types, matching ids (the search), rows by id, date range
-    with django_assert_num_queries(6) as queries:
+    # session, user, closed types, serial plan, matching ids (the search),
+    # rows by id, date range
+    with django_assert_num_queries(7) as queries:
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert listed(response) == {archive["jon"].pk}
     searches = [q["sql"] for q in queries.captured_queries if "to_tsvector" in q["sql"]]
     assert len(searches) == 1, "\n\n".join(searches)
+
+
+def test_a_page_of_a_longer_list_loads_its_rows_once(
+    staff, archive, monkeypatch, django_assert_num_queries
+):
+    monkeypatch.setattr(site._registry[Conversation], "list_per_page", 2)
+    # session, user, closed types, serial plan, matching ids, rows by id, date range
+    with django_assert_num_queries(7) as queries:
+        response = staff.get(CHANGELIST, {"status__exact": "closed", "p": 2})
+    assert len(listed(response)) == 1
+    rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
+    assert len(rows) == 1, "\n\n".join(rows)
+
+
+def test_the_id_list_is_planned_without_parallel_workers(staff, archive, django_assert_num_queries):
+    with django_assert_num_queries(7) as queries:
+        staff.get(CHANGELIST, {"q": "parcel"})
+    sql = [q["sql"] for q in queries.captured_queries]
+    serial = sql.index("SET LOCAL max_parallel_workers_per_gather = 0")
+    assert "to_tsvector" in sql[serial + 1]  # the search's id list comes next
+
+
+@pytest.mark.django_db(transaction=True)  # autocommit, as a request runs
+def test_the_serial_plan_ends_with_its_transaction(archive):
+    paginator = LargeTablePaginator(Conversation.objects.filter(status="closed"), 50)
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        before = cursor.fetchone()[0]
+        assert before != "0"
+        assert paginator.count == 3
+        cursor.execute("SHOW max_parallel_workers_per_gather")
+        assert cursor.fetchone()[0] == before
 
 
 def test_a_small_filtered_count_is_exact(archive):

@@ -1,9 +1,13 @@
-"""A date hierarchy for the conversation changelist that reads no rows.
+"""Template tags of the conversation changelist.
 
-Django's own runs the changelist query twice more on every page (MIN/MAX,
-then a DISTINCT over the dates of every matching row): on a large archive,
-a scan of the whole table for an unfiltered page and two more executions of
-a search. This one offers the calendar between the archive's first and last
+``archive_result_list``: Django's ``result_list`` with rows rendered once per
+column (see ``conversations.admin_rows``).
+
+``calendar_date_hierarchy``: a date hierarchy that reads no rows. Django's
+own runs the changelist query twice more on every page (MIN/MAX, then a
+DISTINCT over the dates of every matching row): on a large archive, a scan
+of the whole table for an unfiltered page and two more executions of a
+search. This one offers the calendar between the archive's first and last
 opening (two probes of ``conversation_opened_idx``): every year, month and
 day in that range, whether or not the current results have rows in it.
 """
@@ -13,11 +17,15 @@ import datetime
 from typing import Any
 
 from django import template
+from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields
+from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.utils import formats, timezone
+from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import gettext as _
 
 from conversations import selectors
+from conversations.admin_rows import fast_results
 
 register = template.Library()
 
@@ -84,3 +92,32 @@ def calendar_date_hierarchy(cl: Any) -> dict[str, Any]:
         "back": None,
         "choices": [{"link": link({year_field: str(y)}), "title": str(y)} for y in years],
     }
+
+
+def archive_result_list(cl: Any) -> dict[str, Any]:
+    """Django's ``result_list``, with the rows from ``fast_results``."""
+    headers = list(result_headers(cl))
+    rows = list(fast_results(cl))
+    # The table body as one string for our change_list_results.html; list_editable
+    # forms (which show their errors above a row) go through the template's loop.
+    body = None if cl.formset else "".join(f"<tr>{''.join(row)}</tr>\n" for row in rows)
+    return {
+        "cl": cl,
+        "result_hidden_fields": list(result_hidden_fields(cl)),
+        "result_headers": headers,
+        "num_sorted_fields": sum(1 for h in headers if h["sortable"] and h["sorted"]),
+        "results": rows,
+        "rows_html": mark_safe(body) if body else None,  # noqa: S308 -- escaped cells
+    }
+
+
+@register.tag(name="archive_result_list")
+def archive_result_list_tag(parser: Any, token: Any) -> InclusionAdminNode:
+    # The same template lookup as Django's {% result_list %}: per model, app, site.
+    return InclusionAdminNode(
+        parser,
+        token,
+        func=archive_result_list,
+        template_name="change_list_results.html",
+        takes_context=False,
+    )
