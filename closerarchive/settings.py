@@ -168,6 +168,9 @@ if CELERY_BROKER_URL.startswith(("amqp://", "amqps://", "pyamqp://")):
 # events per task, so a webhook's response never waits for the broker
 # (webhooks/relay.py). 0: publish one task per event on the request thread.
 WEBHOOK_TASK_RELAY = env_bool("WEBHOOK_TASK_RELAY", True)
+# How long the relay waits to fill a task with more event ids before sending
+# it: the delay an event may wait before its task is published.
+WEBHOOK_RELAY_LINGER_MS = env_int("WEBHOOK_RELAY_LINGER_MS", 200, minimum=0)
 # Processing retries: attempts before an event is marked dead.
 EVENT_MAX_ATTEMPTS = env_int("EVENT_MAX_ATTEMPTS", 5, minimum=1)
 EVENT_RETRY_BASE_SECONDS = env_int("EVENT_RETRY_BASE_SECONDS", 10, minimum=0)

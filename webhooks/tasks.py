@@ -115,7 +115,11 @@ def hand_over(event_id: int) -> None:
         enqueue_processing(event_id)
         return
     if _relay is None:
-        _relay = TaskRelay(_send_batch, batch_size=settings.EVENT_BATCH_SIZE)
+        _relay = TaskRelay(
+            _send_batch,
+            batch_size=settings.EVENT_BATCH_SIZE,
+            linger_seconds=settings.WEBHOOK_RELAY_LINGER_MS / 1000,
+        )
     _relay.submit(event_id)
 
 
