@@ -53,3 +53,14 @@ def test_a_send_that_fails_does_not_stop_the_relay(caplog):
     assert recorder.sent.wait(timeout=30)
     assert recorder.batches == [[2]]
     assert "events [1] left for the sweep" in caplog.text
+
+
+def test_closing_sends_what_is_lingering_at_once():
+    recorder = Recorder()
+    relay = TaskRelay(recorder, batch_size=100, linger_seconds=3600)
+    relay.submit(1)
+    relay.submit(2)
+
+    relay.close(timeout_seconds=30)
+
+    assert recorder.batches == [[1, 2]]

@@ -7,9 +7,10 @@ hands event ids to this relay, whose one background thread sends them in
 batches of up to ``EVENT_BATCH_SIZE`` ids per task. If the broker refuses a
 batch, or the process dies with ids still queued here, those events stay
 ``received`` and the sweep sends them: the relay can lose a message, never
-an event.
+an event. A process that exits gracefully sends what it holds first.
 """
 
+import atexit
 import logging
 import os
 import queue
@@ -32,7 +33,8 @@ class TaskRelay:
         # done: fuller tasks mean fewer of those (docs/benchmarks.md).
         self._linger_seconds = linger_seconds
         self._lock = threading.Lock()
-        self._queue: queue.SimpleQueue[int] = queue.SimpleQueue()
+        self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
     def submit(self, event_id: int) -> None:
@@ -40,25 +42,48 @@ class TaskRelay:
             self._start()  # first use in this process, or after a fork
         self._queue.put(event_id)
 
+    def close(self, timeout_seconds: float = 5.0) -> None:
+        """Send what is waiting now instead of lingering, then stop.
+
+        Registered with atexit when the thread starts: a web process that
+        exits gracefully (a gunicorn restart, a deploy) publishes the ids it
+        still holds rather than leaving their events to the sweep.
+        """
+        if self._thread is None or self._pid != os.getpid():
+            return
+        self._queue.put(None)
+        self._thread.join(timeout_seconds)
+        self._pid = None  # a later submit starts a new thread
+
     def _start(self) -> None:
         with self._lock:
             if self._pid == os.getpid():
                 return
             self._queue = queue.SimpleQueue()
             self._pid = os.getpid()
-            threading.Thread(
+            self._thread = threading.Thread(
                 target=self._run, args=(self._queue,), name="webhook-task-relay", daemon=True
-            ).start()
+            )
+            self._thread.start()
+            atexit.register(self.close)
 
-    def _run(self, pending: "queue.SimpleQueue[int]") -> None:
-        while True:
-            batch = [pending.get()]
+    def _run(self, pending: "queue.SimpleQueue[int | None]") -> None:
+        closing = False
+        while not closing:
+            first = pending.get()
+            if first is None:
+                return
+            batch = [first]
             deadline = time.monotonic() + self._linger_seconds
             while len(batch) < self._batch_size:
                 try:
-                    batch.append(pending.get(timeout=max(deadline - time.monotonic(), 0)))
+                    event_id = pending.get(timeout=max(deadline - time.monotonic(), 0))
                 except queue.Empty:
                     break
+                if event_id is None:
+                    closing = True
+                    break
+                batch.append(event_id)
             try:
                 self._send(batch)
             except Exception:
