@@ -304,14 +304,18 @@ def retry_delay(attempts: int) -> float:
     return float(min(settings.EVENT_RETRY_BASE_SECONDS * 2 ** max(attempts - 1, 0), 3600))
 
 
+# Statuses a processing task still has work to do for.
+PENDING_STATUSES = (EventStatus.RECEIVED, EventStatus.FAILED)
+
+
 def pending_among(*, event_ids: list[int]) -> list[int]:
     """Those of ``event_ids`` still waiting to be processed, in the given order."""
     if not event_ids:
         return []
     waiting = set(
-        InboundEvent.objects.filter(
-            pk__in=event_ids, status__in=[EventStatus.RECEIVED, EventStatus.FAILED]
-        ).values_list("pk", flat=True)
+        InboundEvent.objects.filter(pk__in=event_ids, status__in=PENDING_STATUSES).values_list(
+            "pk", flat=True
+        )
     )
     return [event_id for event_id in event_ids if event_id in waiting]
 
@@ -322,7 +326,7 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
     Returns None when there is nothing to do: the event is already done, or
     another worker holds it right now.
     """
-    pending = [EventStatus.RECEIVED, EventStatus.FAILED]
+    pending = PENDING_STATUSES
     # Most duplicate tasks (the event went in another task's batch) end here,
     # on one query and no transaction.
     if not InboundEvent.objects.filter(pk=event_id, status__in=pending).exists():
