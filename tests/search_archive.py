@@ -79,3 +79,19 @@ BOT = {
     "email": "",
     "isBot": True,
 }
+
+
+def archive_jon_snow() -> Conversation:
+    """The documented example's customer, fully described, asking about a
+    parcel, answered by Bob: the conversation most search and admin tests
+    look for."""
+    return archive_conversation(
+        "cust-jon",
+        [("CUSTOMER", "Where is my parcel?"), ("ADVISER", "It ships tomorrow.")],
+        adviser=BOB,
+        first_name="Jon",
+        last_name="Snow",
+        random_name="Frosty Wolf",
+        email="jon.snow@winterfell.com",
+        phone="+48 600 100 200",
+    )

@@ -13,7 +13,7 @@ from django.utils.text import Truncator
 from conversations.admin import short_preview
 from conversations.models import Conversation
 from conversations.paginators import LargeTablePaginator
-from tests.search_archive import BOB, BOT, ZOFIA, archive_conversation
+from tests.search_archive import BOB, BOT, ZOFIA, archive_conversation, archive_jon_snow
 
 pytestmark = pytest.mark.django_db
 
@@ -37,16 +37,7 @@ def staff(admin_client):
 @pytest.fixture
 def archive():
     return {
-        "jon": archive_conversation(
-            "cust-jon",
-            [("CUSTOMER", "Where is my parcel?"), ("ADVISER", "It ships tomorrow.")],
-            adviser=BOB,
-            first_name="Jon",
-            last_name="Snow",
-            random_name="Frosty Wolf",
-            email="jon.snow@winterfell.com",
-            phone="+48 600 100 200",
-        ),
+        "jon": archive_jon_snow(),
         "lukasz": archive_conversation(
             "cust-lukasz",
             [("CUSTOMER", "Chcę złożyć reklamację")],

@@ -6,23 +6,14 @@ from django.db import connection
 from conversations import selectors
 from conversations.models import Conversation
 from conversations.selectors import search_advisers, search_conversations, search_customers
-from tests.search_archive import BOB, ZOFIA, archive_conversation
+from tests.search_archive import ZOFIA, archive_conversation, archive_jon_snow
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
 def archive():
-    jon = archive_conversation(
-        "cust-jon",
-        [("CUSTOMER", "Where is my parcel?"), ("ADVISER", "It ships tomorrow.")],
-        adviser=BOB,
-        first_name="Jon",
-        last_name="Snow",
-        random_name="Frosty Wolf",
-        email="jon.snow@winterfell.com",
-        phone="+48 600 100 200",
-    )
+    jon = archive_jon_snow()
     lukasz = archive_conversation(
         "cust-lukasz",
         [("CUSTOMER", "Chcę złożyć reklamację zamówienia"), ("ADVISER", "Oczywiście, pomogę.")],
