@@ -127,12 +127,14 @@ class Conversation(models.Model):
     customer = models.ForeignKey(
         Customer, on_delete=models.CASCADE, related_name="conversations", db_index=False
     )
+    # No index of its own: conversation_adviser_idx leads with it.
     assignee = models.ForeignKey(
         Adviser,
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="conversations",
+        db_index=False,
     )
     closer_id = models.CharField(
         max_length=200, blank=True, help_text="Explicit conversation id, if Closer sent one."
@@ -188,6 +190,13 @@ class Conversation(models.Model):
             models.Index(fields=["updated_at"], name="conversation_updated_idx"),
             # The walk's reconcile step: WHERE customer_id = ?.
             models.Index(fields=["customer", "opened_at"], name="conversation_customer_idx"),
+            # The adviser filter and the adviser branch of the search: WHERE
+            # assignee_id = ? ORDER BY opened_at DESC, id DESC (the list's order),
+            # read from the index alone, without visiting an adviser's thousands
+            # of conversation rows. Also serves the FK's ON DELETE SET NULL.
+            models.Index(
+                fields=["assignee", "-opened_at", "-id"], name="conversation_adviser_idx"
+            ),
         ]
 
     def __str__(self) -> str:

@@ -151,3 +151,16 @@ def test_closed_types_lists_each_value_once(archive):
     archive_conversation("cust-y", closed_type="abandoned")
     archive_conversation("cust-z", closed=False)
     assert selectors.closed_types() == ["abandoned", "solved"]
+
+
+def test_an_advisers_conversations_are_read_in_list_order_from_one_index(archive):
+    """The adviser filter, and the adviser branch of the search, read
+    conversation_adviser_idx (assignee, opened_at DESC, id DESC): the page
+    comes out of the index in order, with no sort of the adviser's rows."""
+    adviser = archive["lukasz"].assignee
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+    plan = Conversation.objects.filter(assignee=adviser)[:50].explain()
+    assert "conversation_adviser_idx" in plan
+    assert "Sort" not in plan
