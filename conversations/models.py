@@ -194,9 +194,7 @@ class Conversation(models.Model):
             # assignee_id = ? ORDER BY opened_at DESC, id DESC (the list's order),
             # read from the index alone, without visiting an adviser's thousands
             # of conversation rows. Also serves the FK's ON DELETE SET NULL.
-            models.Index(
-                fields=["assignee", "-opened_at", "-id"], name="conversation_adviser_idx"
-            ),
+            models.Index(fields=["assignee", "-opened_at", "-id"], name="conversation_adviser_idx"),
         ]
 
     def __str__(self) -> str:
