@@ -18,7 +18,9 @@ What it does, in one run:
    - ``webhook``: the real receive view (token, HMAC check, parse, validate,
      one insert with its dedupe key, the task published to the broker);
 3. prints requests/s, p50 and p99 latency of each, and the ratios
-   webhook/insert and webhook/bare;
+   webhook/insert and webhook/bare; with ``--cpu``, also the CPU time per
+   request of gunicorn, of the database's PostgreSQL backends, of wrk, and
+   of the whole machine (other people's work included) in the measured run;
 4. counts the events the webhook run accepted, starts one Celery worker
    process (``--pool solo``) and measures how fast it processes them, then
    checks that every accepted event ended ``processed``.
@@ -30,6 +32,7 @@ import hmac
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -61,6 +64,11 @@ def main() -> None:
         help="comma-separated subset of bare,insert,webhook (e.g. to attach a profiler)",
     )
     parser.add_argument("--no-worker", action="store_true", help="skip the worker measurement")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also report CPU per request of gunicorn, the PostgreSQL backends and wrk",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL", "")
@@ -128,12 +136,15 @@ def main() -> None:
             path = targets[name]
             url = f"http://127.0.0.1:{port}{path}"
             drive(url, requests_file, args, args.warmup)
+            before = cpu_snapshot(server.pid) if args.cpu else None
             results[name] = drive(url, requests_file, args, args.duration)
             r = results[name]
             print(
                 f"{name:8} {r['rps']:8.0f} req/s   p50 {r['p50']:7.1f} ms   "
                 f"p99 {r['p99']:7.1f} ms   non-2xx {r['errors']}"
             )
+            if before is not None:
+                print_cpu(before, cpu_snapshot(server.pid), r["rps"] * args.duration)
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -249,6 +260,48 @@ def drive(url: str, requests_file: Path, args: argparse.Namespace, seconds: int)
         "p99": latency_ms(output, "99%"),
         "errors": int(m.group(1)) if (m := re.search(r"Non-2xx.*?:\s+(\d+)", output)) else 0,
     }
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by gunicorn (master and workers), by this
+    database's PostgreSQL backends, by finished child processes (wrk), and
+    by the whole machine (busy and idle), read from /proc."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    return {
+        "gunicorn": sum(process_cpu(pid) for pid in [server_pid, *map(int, children)]),
+        "postgres": sum(process_cpu(pid) for pid in backends),
+        "wrk": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
+        "machine busy": (sum(fields) - fields[3] - fields[4]) / ticks,
+        "machine idle": (fields[3] + fields[4]) / ticks,
+    }
+
+
+def process_cpu(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def print_cpu(before: dict[str, float], after: dict[str, float], requests: float) -> None:
+    per_request = {name: (after[name] - before[name]) / requests * 1e6 for name in before}
+    print(
+        "         CPU per request: "
+        + ", ".join(f"{name} {micros:.0f} µs" for name, micros in per_request.items())
+    )
 
 
 def latency_ms(output: str, percentile: str) -> float:
