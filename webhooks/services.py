@@ -6,14 +6,17 @@ import json
 import logging
 import time
 from collections import defaultdict
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import partial
 from typing import Any
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection, transaction
+from django.db.backends.utils import CursorWrapper
 from django.db.models import F, Q
 from django.db.models.signals import post_delete, post_save
 from django.dispatch import receiver
@@ -26,6 +29,14 @@ from .bodies import InvalidBody, parse_body
 from .erasure import erased_among, is_erased
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
 from .signatures import SignatureError, verify_hmac_sha256, verify_standard_webhooks
+
+try:
+    # Defined by Django only with psycopg 3 (the stubs do not know it).
+    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
+        ServerBindingCursor,
+    )
+except (ImportError, ImproperlyConfigured):  # SQLite-only installs, psycopg2
+    ServerBindingCursor = None
 
 logger = logging.getLogger(__name__)
 
@@ -284,10 +295,36 @@ def _insert_unless_duplicate(**columns: Any) -> int | None:
     names, placeholders = ", ".join(map(quote, columns)), ", ".join(["%s"] * len(columns))
     # Names from our own code; every value is a parameter.
     sql = f"INSERT INTO {table} ({names}) VALUES ({placeholders}) ON CONFLICT DO NOTHING RETURNING {pk_column}"  # noqa: E501, S608
-    with connection.cursor() as cursor:
+    with _server_binding_cursor() as cursor:
         cursor.execute(sql, list(columns.values()))
         row = cursor.fetchone()
     return None if row is None else int(row[0])
+
+
+@contextmanager
+def _server_binding_cursor() -> Iterator[CursorWrapper]:
+    """A Django cursor whose values travel apart from the SQL, on PostgreSQL.
+
+    Django's own cursors inline every value into the statement's text
+    (client-side binding): for the event INSERT that is a 5 KB hex literal
+    of the body that PostgreSQL lexes and decodes, and a statement it parses
+    and plans afresh, about a quarter of the server's CPU per insert. With
+    server-side binding the body is sent as binary, and once the connection
+    has run the statement a few times (``DATABASE_PREPARED_STATEMENTS``) it
+    is a prepared statement (docs/benchmarks.md, "Ingest"). Still Django's
+    cursor wrapper: the same error translation and query logging.
+    """
+    if ServerBindingCursor is None or connection.vendor != "postgresql":
+        with connection.cursor() as cursor:
+            yield cursor
+        return
+    connection.ensure_connection()
+    connection.validate_thread_sharing()
+    with connection.wrap_database_errors:
+        raw = ServerBindingCursor(connection.connection)
+    make = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    with make(raw) as wrapped:
+        yield wrapped
 
 
 # --- Processing --------------------------------------------------------------------
