@@ -175,7 +175,7 @@ def check_event(payload: Any) -> None:
     webhook, so it runs only the checks that can fail, in ``parse_event``'s
     order: no message fingerprints, no text clean-up, no error locations
     formatted unless there is an error. Its agreement with ``parse_event``
-    is a property test (tests/test_normaliser.py); a new check in one belongs
+    is a property test (tests/test_check_event.py); a new check in one belongs
     in the other.
     """
     if not isinstance(payload, dict):
