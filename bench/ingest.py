@@ -278,8 +278,11 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
     with open("/proc/stat") as stat:
         fields = [int(value) for value in stat.readline().split()[1:]]
     ticks = os.sysconf("SC_CLK_TCK")
+    gunicorn = [server_pid, *map(int, children)]
     return {
-        "gunicorn": sum(process_cpu(pid) for pid in [server_pid, *map(int, children)]),
+        "gunicorn": sum(process_cpu(pid) for pid in gunicorn),
+        "gunicorn sys": sum(process_cpu(pid, user=False) for pid in gunicorn),
+        "gunicorn switches": sum(context_switches(pid) for pid in gunicorn),
         "postgres": sum(process_cpu(pid) for pid in backends),
         "wrk": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
         + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
@@ -288,20 +291,37 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
     }
 
 
-def process_cpu(pid: int) -> float:
+def process_cpu(pid: int, *, user: bool = True) -> float:
+    """CPU seconds of a process (all its threads): user and system, or
+    system alone."""
     try:
         fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
     except FileNotFoundError:
         return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return (int(fields[11]) * user + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def context_switches(pid: int) -> float:
+    """Context switches (voluntary and not) of all a process's threads, in
+    millions, as print_cpu scales every figure by a million."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.endswith("ctxt_switches") or "ctxt_switches:" in line:
+                    total += int(line.split(":")[1])
+        except FileNotFoundError:
+            continue  # a thread that ended
+    return total / 1e6
 
 
 def print_cpu(before: dict[str, float], after: dict[str, float], requests: float) -> None:
-    per_request = {name: (after[name] - before[name]) / requests * 1e6 for name in before}
-    print(
-        "         CPU per request: "
-        + ", ".join(f"{name} {micros:.0f} µs" for name, micros in per_request.items())
-    )
+    figures = []
+    for name in before:
+        per_request = (after[name] - before[name]) / requests * 1e6
+        unit = "" if name.endswith("switches") else " µs"
+        figures.append(f"{name} {per_request:.0f}{unit}")
+    print("         per request: " + ", ".join(figures))
 
 
 def latency_ms(output: str, percentile: str) -> float:
