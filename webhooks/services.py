@@ -26,6 +26,7 @@ from django.utils import timezone
 from conversations import services as archive
 from conversations.payloads import storable
 
+from . import digests
 from .bodies import InvalidBody, parse_body
 from .erasure import erased_among, is_erased
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
@@ -172,7 +173,7 @@ def dedupe_key_for(*, payload: Any, headers: Mapping[str, str]) -> str:
 
 def canonical_key(canonical: bytes) -> str:
     """The dedupe key of a payload whose ``canonical_json`` is ``canonical``."""
-    return "sha256:" + hashlib.sha256(canonical).hexdigest()
+    return "sha256:" + digests.sha256(canonical).hexdigest()
 
 
 def canonical_json(payload: Any) -> bytes:
