@@ -1,6 +1,7 @@
 """How the receive view's INSERT reaches PostgreSQL: values bound by the
 server, and a prepared statement once the connection has used it a few times
-(DATABASE_PREPARED_STATEMENTS; docs/benchmarks.md, "Ingest")."""
+(DATABASE_PREPARED_STATEMENTS), and how the body is stored
+(docs/benchmarks.md, "Ingest")."""
 
 import os
 import subprocess
@@ -83,3 +84,12 @@ def test_the_setting_turns_prepared_statements_on_and_off(value, threshold):
         check=True,
     )
     assert result.stdout.strip() == threshold
+
+
+def test_event_bodies_are_compressed_with_lz4(client, token):
+    body = {"eventType": "not.archived", "padding": "Thanks for waiting. " * 200}
+
+    assert post(client, token, body).status_code == 202
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(raw_body) FROM webhooks_inboundevent")
+        assert cursor.fetchone() == ("lz4",)
