@@ -93,3 +93,21 @@ def test_event_bodies_are_compressed_with_lz4(client, token):
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_column_compression(raw_body) FROM webhooks_inboundevent")
         assert cursor.fetchone() == ("lz4",)
+
+
+@pytest.mark.parametrize("address", ["203.0.113.9", "2001:db8::1"])
+def test_the_senders_address_and_headers_are_stored(client, token, address):
+    body = b'{"eventType": "not.archived"}'
+    response = client.generic(
+        "POST",
+        f"/webhooks/closer/{token}/",
+        body,
+        content_type="application/json",
+        headers={"User-Agent": "Closer/1.0 \u00e9"},
+        REMOTE_ADDR=address,
+    )
+
+    assert response.status_code == 202
+    event = InboundEvent.objects.get()
+    assert event.remote_addr == address
+    assert event.headers == {"content-type": "application/json", "user-agent": "Closer/1.0 \u00e9"}

@@ -265,8 +265,10 @@ def _store(
             storable(str(customer_id))[:100] if isinstance(customer_id, str | int) else ""
         ),
         raw_body=body,
-        headers=ops.adapt_json_value(kept_headers, None),
-        remote_addr=ops.adapt_ipaddressfield_value(remote_addr),
+        # As text, which the database parses into jsonb and inet: psycopg's
+        # Python-level dumpers for Jsonb and ip_address() cost more.
+        headers=json.dumps(kept_headers),
+        remote_addr=remote_addr or None,
         status=status,
         attempts=0,
         last_error=error,
