@@ -166,12 +166,15 @@ def main() -> None:
                 slices[name].append(measured)
                 if before is not None:
                     after = cpu_snapshot(server.pid)
-                    for key in before:
-                        cpu.setdefault(name, {}).setdefault(key, 0.0)
-                        cpu[name][key] += after[key] - before[key]
+                    totals = cpu.setdefault(name, {})
+                    for key, value in after.items():
+                        # A backend that ended between the snapshots is left
+                        # out; one that started counts from zero.
+                        group = "postgres" if key.startswith("postgres ") else key
+                        totals[group] = totals.get(group, 0.0) + value - before.get(key, 0.0)
         for name in names:
             results[name] = r = combined(slices[name])
-            if sent[name] + 100 * args.wrk_threads > args.events:
+            if name == "webhook" and sent[name] + 100 * args.wrk_threads > args.events:
                 print(f"warning: more requests than --events {args.events}: some events repeat")
             print(
                 f"{name:8} {r['rps']:8.0f} req/s   p50 {r['p50']:7.1f} ms   "
@@ -317,9 +320,9 @@ def combined(runs: list[dict]) -> dict:
 
 
 def cpu_snapshot(server_pid: int) -> dict[str, float]:
-    """CPU seconds used so far by gunicorn (master and workers), by this
-    database's PostgreSQL backends, by finished child processes (wrk), and
-    by the whole machine (busy and idle), read from /proc."""
+    """CPU seconds used so far by gunicorn (master and workers), by each of
+    this database's PostgreSQL backends, by finished child processes (wrk),
+    and by the whole machine (busy and idle), read from /proc."""
     from django.db import connection
 
     with connection.cursor() as cursor:
@@ -337,7 +340,7 @@ def cpu_snapshot(server_pid: int) -> dict[str, float]:
         "gunicorn": sum(process_cpu(pid) for pid in gunicorn),
         "gunicorn sys": sum(process_cpu(pid, user=False) for pid in gunicorn),
         "gunicorn switches": sum(context_switches(pid) for pid in gunicorn),
-        "postgres": sum(process_cpu(pid) for pid in backends),
+        **{f"postgres {pid}": process_cpu(pid) for pid in backends},
         "wrk": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
         + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
         "machine busy": (sum(fields) - fields[3] - fields[4]) / ticks,
