@@ -290,8 +290,9 @@ def _insert_unless_duplicate(**columns: Any) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new event's id, or
     None if its dedupe key was taken.
 
-    One plain statement with values the caller adapted (``connection.ops``),
-    not ``InboundEvent(...).save()``, because this is the receive view's hot
+    One plain statement with values the caller made storable
+    (``connection.ops``, or text the database parses), not
+    ``InboundEvent(...).save()``, because this is the receive view's hot
     path: building the instance and preparing each field through the ORM cost
     more CPU than the statement itself (docs/benchmarks.md, "Ingest"), and a
     duplicate raised IntegrityError inside a savepoint. Every column is named,
