@@ -1,6 +1,8 @@
 -- wrk script for bench/ingest.py: each request is the next pre-signed body
 -- from the file given after "--" (one "signature<TAB>body" per line); each
 -- wrk thread takes every n-th line, so no two requests send the same event.
+-- The third argument is how many of its lines each thread skips: the lines
+-- earlier runs against the same target (the warm-up) already sent.
 local counter = 1
 local threads = {}
 
@@ -12,6 +14,7 @@ end
 
 function init(args)
   local nthreads = tonumber(args[2])
+  local skip = tonumber(args[3] or "0")
   requests, index = {}, 1
   local line_number = 0
   for line in io.lines(args[1]) do
@@ -24,6 +27,7 @@ function init(args)
     end
     line_number = line_number + 1
   end
+  index = skip % #requests + 1
 end
 
 function request()

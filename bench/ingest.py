@@ -18,7 +18,12 @@ What it does, in one run:
    - ``webhook``: the real receive view (token, HMAC check, parse, validate,
      one insert with its dedupe key, the task published to the broker);
 3. prints requests/s, p50 and p99 latency of each, and the ratios
-   webhook/insert and webhook/bare;
+   webhook/insert and webhook/bare; with ``--cpu``, also the CPU time per
+   request of gunicorn, of the database's PostgreSQL backends, of wrk, and
+   of the whole machine (other people's work included) in the measured run;
+   with ``--rounds N``, the targets take turns in N slices each, so that
+   other work on the machine weighs on every target alike; every measured
+   webhook is a new event (each wrk run skips the events sent before);
 4. counts the events the webhook run accepted, starts one Celery worker
    process (``--pool solo``) and measures how fast it processes them, then
    checks that every accepted event ended ``processed``.
@@ -30,6 +35,7 @@ import hmac
 import json
 import os
 import re
+import resource
 import shutil
 import socket
 import subprocess
@@ -60,7 +66,19 @@ def main() -> None:
         default="bare,insert,webhook",
         help="comma-separated subset of bare,insert,webhook (e.g. to attach a profiler)",
     )
+    parser.add_argument(
+        "--rounds",
+        type=int,
+        default=1,
+        help="measure the targets in turn, this many slices each of duration/rounds seconds "
+        "(req/s over all slices, p50 the median slice's, p99 the worst slice's)",
+    )
     parser.add_argument("--no-worker", action="store_true", help="skip the worker measurement")
+    parser.add_argument(
+        "--cpu",
+        action="store_true",
+        help="also report CPU per request of gunicorn, the PostgreSQL backends and wrk",
+    )
     args = parser.parse_args()
 
     database_url = os.environ.get("DATABASE_URL", "")
@@ -112,9 +130,11 @@ def main() -> None:
     print(
         f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
         f"wrk: {args.wrk_threads} threads, {args.connections} connections, "
-        f"{args.warmup}s warm-up + {args.duration}s per target\n"
+        f"{args.warmup}s warm-up + {args.duration}s per target"
+        + (f" in {args.rounds} interleaved slices\n" if args.rounds > 1 else "\n")
     )
 
+    slice_seconds = max(args.duration // args.rounds, 1)
     port = free_port()
     server = start_gunicorn(port, args, env, workdir)
     results = {}
@@ -124,16 +144,44 @@ def main() -> None:
             "insert": "/bench/insert/",
             "webhook": f"/webhooks/closer/{token}/",
         }
-        for name in args.targets.split(","):
-            path = targets[name]
-            url = f"http://127.0.0.1:{port}{path}"
-            drive(url, requests_file, args, args.warmup)
-            results[name] = drive(url, requests_file, args, args.duration)
-            r = results[name]
+        names = args.targets.split(",")
+        urls = {name: f"http://127.0.0.1:{port}{targets[name]}" for name in names}
+        sent = dict.fromkeys(names, 0)
+        slices: dict[str, list[dict]] = {name: [] for name in names}
+        cpu: dict[str, dict[str, float]] = {}
+        # Each target in turn, --rounds times: with other work on the machine,
+        # targets measured minutes apart see different loads; interleaved
+        # slices see about the same.
+        for round_number in range(args.rounds):
+            for name in names:
+                if round_number == 0:  # warm up right before the target's first slice
+                    sent[name] = drive(urls[name], requests_file, args, args.warmup)["requests"]
+                before = cpu_snapshot(server.pid) if args.cpu else None
+                # Past the events already sent (the warm-up's, earlier slices'):
+                # every measured webhook is a new event. (Each run used to
+                # start at the first event again, so the measured run's first
+                # few thousand webhooks were duplicates, answered 200.)
+                measured = drive(urls[name], requests_file, args, slice_seconds, sent[name])
+                sent[name] += measured["requests"]
+                slices[name].append(measured)
+                if before is not None:
+                    after = cpu_snapshot(server.pid)
+                    totals = cpu.setdefault(name, {})
+                    for key, value in after.items():
+                        # A backend that ended between the snapshots is left
+                        # out; one that started counts from zero.
+                        group = "postgres" if key.startswith("postgres ") else key
+                        totals[group] = totals.get(group, 0.0) + value - before.get(key, 0.0)
+        for name in names:
+            results[name] = r = combined(slices[name])
+            if name == "webhook" and sent[name] + 100 * args.wrk_threads > args.events:
+                print(f"warning: more requests than --events {args.events}: some events repeat")
             print(
                 f"{name:8} {r['rps']:8.0f} req/s   p50 {r['p50']:7.1f} ms   "
                 f"p99 {r['p99']:7.1f} ms   non-2xx {r['errors']}"
             )
+            if name in cpu:
+                print_cpu({key: 0.0 for key in cpu[name]}, cpu[name], r["requests"])
     finally:
         server.terminate()
         server.wait(timeout=30)
@@ -234,21 +282,108 @@ def write_requests(path: Path, count: int) -> list[int]:
     return sizes
 
 
-def drive(url: str, requests_file: Path, args: argparse.Namespace, seconds: int) -> dict:
+def drive(
+    url: str, requests_file: Path, args: argparse.Namespace, seconds: int, already_sent: int = 0
+) -> dict:
+    """One wrk run; ``already_sent``: requests earlier runs sent this target,
+    whose events each wrk thread skips (plus a margin: threads are uneven)."""
+    skip = already_sent // args.wrk_threads + 100 if already_sent else 0
     output = subprocess.run(
         [
             "wrk", f"-t{args.wrk_threads}", f"-c{args.connections}", f"-d{seconds}s",
             "--latency", "--timeout", "10s", "-s", str(ROOT / "bench" / "ingest.lua"),
-            url, "--", str(requests_file), str(args.wrk_threads),
+            url, "--", str(requests_file), str(args.wrk_threads), str(skip),
         ],
         capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     return {
+        "requests": int(re.search(r"(\d+) requests in", output).group(1)),
+        "seconds": elapsed_seconds(output),
         "rps": float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1)),
         "p50": latency_ms(output, "50%"),
         "p99": latency_ms(output, "99%"),
         "errors": int(m.group(1)) if (m := re.search(r"Non-2xx.*?:\s+(\d+)", output)) else 0,
     }
+
+
+def combined(runs: list[dict]) -> dict:
+    """One target's slices as one result (one slice: that run's figures)."""
+    requests = sum(run["requests"] for run in runs)
+    p50s = sorted(run["p50"] for run in runs)
+    return {
+        "requests": requests,
+        "rps": requests / sum(run["seconds"] for run in runs) if len(runs) > 1 else runs[0]["rps"],
+        "p50": p50s[len(p50s) // 2],
+        "p99": max(run["p99"] for run in runs),
+        "errors": sum(run["errors"] for run in runs),
+    }
+
+
+def cpu_snapshot(server_pid: int) -> dict[str, float]:
+    """CPU seconds used so far by gunicorn (master and workers), by each of
+    this database's PostgreSQL backends, by finished child processes (wrk),
+    and by the whole machine (busy and idle), read from /proc."""
+    from django.db import connection
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT pid FROM pg_stat_activity WHERE datname = current_database()"
+            " AND pid <> pg_backend_pid()"
+        )
+        backends = [pid for (pid,) in cursor.fetchall()]
+    children = Path(f"/proc/{server_pid}/task/{server_pid}/children").read_text().split()
+    with open("/proc/stat") as stat:
+        fields = [int(value) for value in stat.readline().split()[1:]]
+    ticks = os.sysconf("SC_CLK_TCK")
+    gunicorn = [server_pid, *map(int, children)]
+    return {
+        "gunicorn": sum(process_cpu(pid) for pid in gunicorn),
+        "gunicorn sys": sum(process_cpu(pid, user=False) for pid in gunicorn),
+        "gunicorn switches": sum(context_switches(pid) for pid in gunicorn),
+        **{f"postgres {pid}": process_cpu(pid) for pid in backends},
+        "wrk": resource.getrusage(resource.RUSAGE_CHILDREN).ru_utime
+        + resource.getrusage(resource.RUSAGE_CHILDREN).ru_stime,
+        "machine busy": (sum(fields) - fields[3] - fields[4]) / ticks,
+        "machine idle": (fields[3] + fields[4]) / ticks,
+    }
+
+
+def process_cpu(pid: int, *, user: bool = True) -> float:
+    """CPU seconds of a process (all its threads): user and system, or
+    system alone."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except FileNotFoundError:
+        return 0.0
+    return (int(fields[11]) * user + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def context_switches(pid: int) -> float:
+    """Context switches (voluntary and not) of all a process's threads, in
+    millions, as print_cpu scales every figure by a million."""
+    total = 0
+    for status in Path(f"/proc/{pid}/task").glob("*/status"):
+        try:
+            for line in status.read_text().splitlines():
+                if line.endswith("ctxt_switches") or "ctxt_switches:" in line:
+                    total += int(line.split(":")[1])
+        except FileNotFoundError:
+            continue  # a thread that ended
+    return total / 1e6
+
+
+def print_cpu(before: dict[str, float], after: dict[str, float], requests: float) -> None:
+    figures = []
+    for name in before:
+        per_request = (after[name] - before[name]) / requests * 1e6
+        unit = "" if name.endswith("switches") else " µs"
+        figures.append(f"{name} {per_request:.0f}{unit}")
+    print("         per request: " + ", ".join(figures))
+
+
+def elapsed_seconds(output: str) -> float:
+    value, unit = re.search(r"requests in ([\d.]+)(us|ms|s|m),", output).groups()
+    return float(value) * {"us": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0}[unit]
 
 
 def latency_ms(output: str, percentile: str) -> float:

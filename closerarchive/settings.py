@@ -100,6 +100,15 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 3, minimum=1
     )
+    # Statements sent with server-side binding (only the webhook's INSERT:
+    # Django's own queries use client-side binding and are never prepared)
+    # become prepared statements after 5 uses on a connection: PostgreSQL
+    # then skips parsing and planning them (docs/benchmarks.md, "Ingest").
+    # Off (0) behind a pooler that cannot track prepared statements, such as
+    # PgBouncer before 1.21 in transaction pooling mode.
+    DATABASES["default"]["OPTIONS"]["prepare_threshold"] = (
+        5 if env_bool("DATABASE_PREPARED_STATEMENTS", True) else None
+    )
 IS_POSTGRES = DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql"
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"

@@ -129,20 +129,7 @@ def parse_event(payload: Any) -> ParsedEvent:
     """Read one Closer event; raise UnknownEventType or InvalidEvent."""
     if not isinstance(payload, dict):
         raise InvalidEvent(f"an event must be a JSON object, not {type(payload).__name__}")
-    event_type = payload.get("eventType")
-    if event_type is not None and not isinstance(event_type, str):
-        # A list or object here made the set lookups below raise TypeError
-        # (a 500 found by tests/test_fuzz_receive.py).
-        raise InvalidEvent(f"eventType must be a string, not {type(event_type).__name__}")
-    if event_type in CREATED_TYPES:
-        kind = "created"
-    elif event_type in CLOSED_TYPES:
-        kind = "closed"
-    elif event_type is None:
-        raise InvalidEvent("eventType is missing")
-    else:
-        raise UnknownEventType(f"eventType {event_type!r} is not archived")
-
+    kind = _event_kind(payload.get("eventType"))
     customer = payload.get("customer")
     if not isinstance(customer, dict):
         raise InvalidEvent("customer is missing or not an object")
@@ -178,6 +165,62 @@ def parse_event(payload: Any) -> ParsedEvent:
         assignee=_assignee(payload.get("assignee")),
         messages=_messages(payload.get("messageHistory")),
     )
+
+
+def check_event(payload: Any) -> None:
+    """Raise exactly what ``parse_event`` would raise for ``payload``, and
+    nothing when it would succeed, without building the parsed event.
+
+    The receive view answers from this (400, or 202 ``skipped``) on every
+    webhook, so it runs only the checks that can fail, in ``parse_event``'s
+    order: no message fingerprints, no text clean-up, no error locations
+    formatted unless there is an error. Its agreement with ``parse_event``
+    is a property test (tests/test_check_event.py); a new check in one belongs
+    in the other.
+    """
+    if not isinstance(payload, dict):
+        raise InvalidEvent(f"an event must be a JSON object, not {type(payload).__name__}")
+    closed = _event_kind(payload.get("eventType")) == "closed"
+    customer = payload.get("customer")
+    if not isinstance(customer, dict):
+        raise InvalidEvent("customer is missing or not an object")
+    _identifier(customer.get("id"), "customer.id")
+    _epoch_ms(payload.get("timestamp"), "timestamp")
+    _conversation_ref(payload)
+    if not closed:
+        return
+    assignee = payload.get("assignee")
+    if isinstance(assignee, dict) and assignee.get("id") is not None:
+        _identifier(assignee["id"], "assignee.id")
+    history = payload.get("messageHistory")
+    if history is None:
+        return
+    if not isinstance(history, list):
+        raise InvalidEvent("messageHistory is not a list")
+    for index, item in enumerate(history):
+        if not isinstance(item, dict):
+            raise InvalidEvent(f"messageHistory[{index}] is not an object")
+        text = item.get("message")
+        if text is not None and not isinstance(text, str):
+            raise InvalidEvent(f"messageHistory[{index}].message is not a string")
+        sent_ms = item.get("timestamp")
+        if type(sent_ms) is not int or not 0 <= sent_ms <= MAX_EPOCH_MS:
+            _epoch_ms(sent_ms, f"messageHistory[{index}].timestamp")  # raises, or a float
+
+
+def _event_kind(event_type: Any) -> str:
+    """ "created" or "closed"; raise for a missing, malformed or unknown type."""
+    if event_type is not None and not isinstance(event_type, str):
+        # A list or object here made the set lookups below raise TypeError
+        # (a 500 found by tests/test_fuzz_receive.py).
+        raise InvalidEvent(f"eventType must be a string, not {type(event_type).__name__}")
+    if event_type in CREATED_TYPES:
+        return "created"
+    if event_type in CLOSED_TYPES:
+        return "closed"
+    if event_type is None:
+        raise InvalidEvent("eventType is missing")
+    raise UnknownEventType(f"eventType {event_type!r} is not archived")
 
 
 def _first_present(inner: dict[str, Any], outer: dict[str, Any], key: str) -> Any:

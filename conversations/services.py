@@ -50,6 +50,7 @@ from .payloads import (
     ParsedMessage,
     PersonDetails,
     UnknownEventType,
+    check_event,  # raises InvalidEvent/UnknownEventType exactly as apply_events would
     event_type_of,
     ms_to_datetime,
     parse_event,
@@ -121,11 +122,6 @@ class BatchResult:
 
     def count(self, status: str) -> int:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
-
-
-def check_event(payload: Any) -> None:
-    """Raise InvalidEvent/UnknownEventType exactly as apply_events would."""
-    parse_event(payload)
 
 
 def apply_events(events: Sequence[IncomingEvent]) -> BatchResult:

@@ -64,3 +64,15 @@ def test_closing_sends_what_is_lingering_at_once():
     relay.close(timeout_seconds=30)
 
     assert recorder.batches == [[1, 2]]
+
+
+def test_ids_submitted_while_a_batch_lingers_go_in_that_batch():
+    recorder = Recorder()
+    relay = TaskRelay(recorder, batch_size=100, linger_seconds=0.2)
+
+    for event_id in (1, 2, 3):
+        relay.submit(event_id)
+
+    assert recorder.sent.wait(timeout=30)
+    relay.close(timeout_seconds=30)
+    assert recorder.batches == [[1, 2, 3]]

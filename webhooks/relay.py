@@ -15,7 +15,6 @@ import logging
 import os
 import queue
 import threading
-import time
 from collections.abc import Callable
 
 logger = logging.getLogger(__name__)
@@ -34,6 +33,7 @@ class TaskRelay:
         self._linger_seconds = linger_seconds
         self._lock = threading.Lock()
         self._queue: queue.SimpleQueue[int | None] = queue.SimpleQueue()
+        self._full = threading.Event()  # a batch's worth of ids is waiting
         self._thread: threading.Thread | None = None
         self._pid: int | None = None
 
@@ -41,6 +41,10 @@ class TaskRelay:
         if self._pid != os.getpid():
             self._start()  # first use in this process, or after a fork
         self._queue.put(event_id)
+        # The thread is not woken per id (under load that was a GIL hand-off
+        # per webhook): only once a batch is full, or when the linger ends.
+        if self._queue.qsize() >= self._batch_size - 1:
+            self._full.set()
 
     def close(self, timeout_seconds: float = 5.0) -> None:
         """Send what is waiting now instead of lingering, then stop.
@@ -52,6 +56,7 @@ class TaskRelay:
         if self._thread is None or self._pid != os.getpid():
             return
         self._queue.put(None)
+        self._full.set()
         self._thread.join(timeout_seconds)
         self._pid = None  # a later submit starts a new thread
 
@@ -60,6 +65,7 @@ class TaskRelay:
             if self._pid == os.getpid():
                 return
             self._queue = queue.SimpleQueue()
+            self._full = threading.Event()
             self._pid = os.getpid()
             self._thread = threading.Thread(
                 target=self._run, args=(self._queue,), name="webhook-task-relay", daemon=True
@@ -74,10 +80,12 @@ class TaskRelay:
             if first is None:
                 return
             batch = [first]
-            deadline = time.monotonic() + self._linger_seconds
+            if pending.qsize() < self._batch_size - 1:
+                self._full.wait(self._linger_seconds)
+            self._full.clear()  # a missed set is harmless: qsize is read again
             while len(batch) < self._batch_size:
                 try:
-                    event_id = pending.get(timeout=max(deadline - time.monotonic(), 0))
+                    event_id = pending.get_nowait()
                 except queue.Empty:
                     break
                 if event_id is None:

@@ -7,6 +7,8 @@ import hmac
 import time
 from collections.abc import Iterable, Mapping
 
+from .digests import hmac_sha256
+
 
 class SignatureError(Exception):
     """Verification failed; the message is safe to return to the sender."""
@@ -22,7 +24,7 @@ def verify_hmac_sha256(*, body: bytes, header_value: str | None, secrets: Iterab
     received = received.lower()
     matched = False
     for secret in secrets:
-        expected = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+        expected = hmac_sha256(secret.encode(), body).hexdigest()
         # No early exit: every configured secret is compared. Bytes, because
         # compare_digest refuses str with non-ASCII characters (a 500 found
         # by tests/test_fuzz_receive.py).
@@ -70,9 +72,7 @@ def verify_standard_webhooks(
             received.append(value.encode())
     matched = False
     for secret in secrets:
-        expected = base64.b64encode(
-            hmac.new(_standard_webhooks_key(secret), signed, hashlib.sha256).digest()
-        )
+        expected = base64.b64encode(hmac_sha256(_standard_webhooks_key(secret), signed).digest())
         for candidate in received:
             matched |= hmac.compare_digest(expected, candidate)
     if not matched:
