@@ -5,6 +5,7 @@ import json
 import sys
 
 import pytest
+from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
@@ -20,6 +21,7 @@ from tests.backfill_helpers import (
     write,
 )
 from tests.builders import closed_event, created_event, message
+from webhooks.backfill import backfill_events
 from webhooks.models import EventSource, EventStatus, InboundEvent
 from webhooks.services import dedupe_key_for
 
@@ -383,3 +385,26 @@ def test_a_database_error_no_record_caused_stops_the_run_with_a_clear_message(tm
         backfill(dump, "--errors", errors)
 
     assert errors.read_text() == ""  # no record was blamed
+
+
+def test_ctrl_c_keeps_and_reports_the_batches_committed_before_it(tmp_path, monkeypatch):
+    from conversations.management.commands import backfill as command
+
+    applied_batches = []
+
+    def interrupted_at_the_third_batch(**kwargs):
+        if len(applied_batches) == 2:
+            raise KeyboardInterrupt
+        applied_batches.append(kwargs["events"])
+        return backfill_events(**kwargs)
+
+    monkeypatch.setattr(command, "backfill_events", interrupted_at_the_third_batch)
+    out = io.StringIO()
+    dump = write(tmp_path / "dump.ndjson", [created_event(f"c{i}", 1_000_000) for i in range(5)])
+
+    with pytest.raises(CommandError, match="interrupted") as raised:
+        call_command("backfill", dump, "--batch-size", "2", "--no-progress", stdout=out)
+
+    assert raised.value.returncode == 130
+    assert summary(out.getvalue())["new events archived"] == "4"
+    assert Customer.objects.count() == 4

@@ -67,7 +67,7 @@ class Command(BaseCommand):
             dynamic_ncols=True,
         )
         started = time.monotonic()
-        stopped_by: DatabaseError | None = None
+        stopped_by: DatabaseError | KeyboardInterrupt | None = None
         try:
             with _collecting_garbage_between_batches():
                 for number, batch in enumerate(_read_ahead(sources, options["batch_size"])):
@@ -85,6 +85,10 @@ class Command(BaseCommand):
             # Raised only when no record is to blame (database down, schema
             # not migrated): the batches committed so far are kept.
             stopped_by = error
+        except KeyboardInterrupt as interrupt:
+            # Ctrl-C: the batch being applied is rolled back whole; the
+            # summary still counts every batch committed before it.
+            stopped_by = interrupt
         finally:
             progress.close()
             if errors_file:
@@ -92,6 +96,12 @@ class Command(BaseCommand):
         report.summarise(
             files=len(sources), elapsed=time.monotonic() - started, dry_run=options["dry_run"]
         )
+        if isinstance(stopped_by, KeyboardInterrupt):
+            raise CommandError(
+                "interrupted; what was committed is kept, and running the same command"
+                " again continues where it stopped",
+                returncode=130,
+            )
         if stopped_by is not None:
             raise CommandError(
                 f"stopped by a database error ({type(stopped_by).__name__}: {stopped_by}); "
