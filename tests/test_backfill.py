@@ -11,6 +11,7 @@ from django.db import connection
 
 from conversations import bulk
 from conversations.models import Conversation, Customer, Message
+from conversations.payloads import MAX_EPOCH_MS
 from conversations.services import IncomingEvent, apply_events
 from tests.backfill_helpers import (
     archive,
@@ -324,16 +325,24 @@ def test_a_batch_size_below_one_is_refused(tmp_path):
         backfill(write(tmp_path / "dump.ndjson", []), "--batch-size", 0)
 
 
-def test_messages_survive_the_copy_path_exactly(tmp_path, monkeypatch):
+@pytest.mark.parametrize(
+    ("sent_ms", "sent_at"),
+    [
+        (1_560_177_613_051, "2019-06-10T14:40:13.051000+00:00"),
+        (1_001, "1970-01-01T00:00:01.001000+00:00"),  # before PostgreSQL's epoch (2000)
+        (MAX_EPOCH_MS, "9999-12-31T23:59:59.999000+00:00"),
+    ],
+)
+def test_messages_survive_the_copy_path_exactly(tmp_path, monkeypatch, sent_ms, sent_at):
     monkeypatch.setattr(bulk, "COPY_THRESHOLD", 1)
     text = "Zażółć gęślą jaźń\ttab\\backslash\nnew line"
-    event = closed_event("c1", 2_000_000, messages=[message("CUSTOMER", text, 1_560_177_613_051)])
+    event = closed_event("c1", MAX_EPOCH_MS, messages=[message("CUSTOMER", text, sent_ms)])
 
     backfill(write(tmp_path / "dump.ndjson", [event]))
 
     stored = Message.objects.get()
     assert stored.text == text
-    assert stored.sent_at.isoformat() == "2019-06-10T14:40:13.051000+00:00"
+    assert stored.sent_at.isoformat() == sent_at
     assert Conversation.objects.get().preview == text
 
 
