@@ -110,10 +110,9 @@ class ParsedEvent:
     closed_type: str = ""
     assignee: PersonDetails | None = None
     messages: tuple[ParsedMessage, ...] = ()
-
-    @property
-    def first_message_ms(self) -> int | None:
-        return min((m.sent_ms for m in self.messages), default=None)
+    # The earliest message's time; computed while parsing (on the backfill's
+    # reading thread), not by the thread that applies the batch.
+    first_message_ms: int | None = None
 
 
 def event_type_of(payload: Any) -> str:
@@ -155,6 +154,7 @@ def parse_event(payload: Any) -> ParsedEvent:
     if kind == "created":
         return event
 
+    messages = _messages(payload.get("messageHistory"))
     return ParsedEvent(
         kind=kind,
         occurred_ms=occurred_ms,
@@ -163,7 +163,8 @@ def parse_event(payload: Any) -> ParsedEvent:
         visitor_context=event.visitor_context,
         closed_type=_text(payload.get("closedType"), CLOSED_TYPE_MAX_LENGTH) or "",
         assignee=_assignee(payload.get("assignee")),
-        messages=_messages(payload.get("messageHistory")),
+        messages=messages,
+        first_message_ms=min((m.sent_ms for m in messages), default=None),
     )
 
 

@@ -48,6 +48,9 @@ class DumpedEvent:
     dedupe_key: str  # empty when ``problem`` is set
     problem: str  # why it is not even an event; empty when it is one
     prepared: archive.PreparedEvent | None  # parsed ahead; None when ``problem`` is set
+    # The inbox row's columns, also worked out ahead (empty with ``problem``).
+    event_type: str = ""
+    customer_closer_id: str = ""
 
 
 def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None) -> DumpedEvent:
@@ -74,7 +77,16 @@ def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None
         # Parsed again when applied, where a failure is pinned on this record
         # alone instead of ending the reading thread and the run.
         prepared = None
-    return DumpedEvent(payload, position, raw, key, "", prepared)
+    return DumpedEvent(
+        payload,
+        position,
+        raw,
+        key,
+        "",
+        prepared,
+        event_type=archive.event_type_of(payload),
+        customer_closer_id=_customer_id(payload),
+    )
 
 
 @dataclass(frozen=True)
@@ -279,8 +291,8 @@ def _store(candidates: list[DumpedEvent]) -> dict[str, int]:
             InboundEvent(
                 source=EventSource.BACKFILL,
                 dedupe_key=c.dedupe_key,
-                event_type=archive.event_type_of(c.payload),
-                customer_closer_id=_customer_id(c.payload),
+                event_type=c.event_type,
+                customer_closer_id=c.customer_closer_id,
                 raw_body=_raw_body(c),
                 status=EventStatus.PROCESSED,
                 attempts=1,
@@ -321,13 +333,7 @@ def _store_by_copy(candidates: list[DumpedEvent]) -> dict[str, int]:
         stage=_STAGE,
         columns=_STAGE_COLUMNS,
         rows=(
-            (
-                position,
-                c.dedupe_key,
-                archive.event_type_of(c.payload),
-                _customer_id(c.payload),
-                _raw_body(c),
-            )
+            (position, c.dedupe_key, c.event_type, c.customer_closer_id, _raw_body(c))
             for position, c in enumerate(candidates)
         ),
     )
