@@ -4,6 +4,7 @@ import hashlib
 import threading
 
 import pytest
+from django.core.management.base import CommandError
 
 from conversations import bulk
 from conversations.dumps import Record
@@ -38,7 +39,7 @@ def test_the_reader_is_stopped_when_the_command_stops_early(tmp_path, monkeypatc
 
     monkeypatch.setattr(command, "backfill_events", interrupted)
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(CommandError, match="interrupted"):
         backfill(dump, "--batch-size", "1")
     assert not [t for t in threading.enumerate() if t.name == "backfill-reader"]
 
@@ -68,3 +69,24 @@ def test_a_large_batch_commits_asynchronously_and_only_itself():
         _tune_backfill_transaction(bulk.COPY_THRESHOLD)
         inside = setting()
     assert (inside, setting()) == ("off", "on")
+
+
+def test_a_large_batch_stores_raw_bodies_compressed_with_lz4(tmp_path, monkeypatch):
+    from django.db import connection
+
+    from tests.builders import closed_event, message
+
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+        )
+        if not cursor.fetchone()[0]:
+            pytest.skip("this PostgreSQL was built without lz4")
+    monkeypatch.setattr(bulk, "COPY_THRESHOLD", 1)
+    long_history = [message("CUSTOMER", f"line {i} " * 40, 1_000 + i) for i in range(20)]
+
+    backfill(write(tmp_path / "dump.ndjson", [closed_event("c1", 2_000_000, long_history)]))
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_column_compression(raw_body) FROM webhooks_inboundevent")
+        assert cursor.fetchone()[0] == "lz4"

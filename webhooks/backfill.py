@@ -198,6 +198,12 @@ def _tune_backfill_transaction(size: int) -> None:
     them (the dedupe key makes every earlier event a duplicate). Webhooks
     keep the default: Closer is told 202 only for what is on disk.
 
+    default_toast_compression = lz4, where the server has it: the raw
+    bodies (hundreds of megabytes per million messages) are compressed as
+    they are staged, with lz4 instead of pglz, about half the server's CPU
+    for them (docs/benchmarks.md), and move into the inbox as they are.
+    Every value records its own method, so reading them needs nothing.
+
     (A larger gin_pending_list_limit for the messages' full-text index was
     measured too, docs/benchmarks.md: no gain beyond the noise, and the
     admin's searches read the pending list, so it is left alone.)
@@ -205,7 +211,15 @@ def _tune_backfill_transaction(size: int) -> None:
     if connection.vendor != "postgresql" or not use_copy(size):
         return
     with connection.cursor() as cursor:
-        cursor.execute("SET LOCAL synchronous_commit = off")
+        cursor.execute(_TUNE_BACKFILL_TRANSACTION)
+
+
+_TUNE_BACKFILL_TRANSACTION = """
+    SELECT set_config('synchronous_commit', 'off', true),
+           set_config('default_toast_compression',
+                      CASE WHEN 'lz4' = ANY(enumvals) THEN 'lz4' ELSE setting END, true)
+    FROM pg_settings WHERE name = 'default_toast_compression'
+"""
 
 
 def _isolate(candidates: list[DumpedEvent], error: Exception, result: BackfillResult) -> None:
