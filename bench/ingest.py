@@ -60,6 +60,13 @@ def main() -> None:
     parser.add_argument("--wrk-threads", type=int, default=2)
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    parser.add_argument(
+        "--worker-class",
+        choices=["gthread", "sync"],
+        default="gthread",
+        help="gunicorn worker class (sync: one request at a time per process, "
+        "no keep-alive; --threads is then ignored)",
+    )
     parser.add_argument("--events", type=int, default=40_000, help="distinct signed events")
     parser.add_argument(
         "--targets",
@@ -128,7 +135,9 @@ def main() -> None:
         f"{min(sizes)}-{max(sizes)} bytes (mean {sum(sizes) // len(sizes)})"
     )
     print(
-        f"gunicorn: {args.workers} workers x {args.threads} threads (gthread); "
+        f"gunicorn: {args.workers} workers x "
+        + (f"{args.threads} threads (gthread); " if args.worker_class == "gthread" else "1 (sync); ")
+        + 
         f"wrk: {args.wrk_threads} threads, {args.connections} connections, "
         f"{args.warmup}s warm-up + {args.duration}s per target"
         + (f" in {args.rounds} interleaved slices\n" if args.rounds > 1 else "\n")
@@ -398,7 +407,8 @@ def start_gunicorn(
         [
             sys.executable, "-m", "gunicorn", "closerarchive.wsgi",
             "--bind", f"127.0.0.1:{port}", "--workers", str(args.workers),
-            "--worker-class", "gthread", "--threads", str(args.threads),
+            "--worker-class", args.worker_class,
+            *(["--threads", str(args.threads)] if args.worker_class == "gthread" else []),
             "--backlog", "2048", "--error-logfile", str(workdir / "gunicorn.log"),
         ],
         cwd=ROOT, env=env,
