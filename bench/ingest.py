@@ -134,10 +134,9 @@ def main() -> None:
         f"{args.events} distinct closed events, 20 messages each, "
         f"{min(sizes)}-{max(sizes)} bytes (mean {sum(sizes) // len(sizes)})"
     )
+    shape = f"{args.threads} threads (gthread)" if args.worker_class == "gthread" else "1 (sync)"
     print(
-        f"gunicorn: {args.workers} workers x "
-        + (f"{args.threads} threads (gthread); " if args.worker_class == "gthread" else "1 (sync); ")
-        + 
+        f"gunicorn: {args.workers} workers x {shape}; "
         f"wrk: {args.wrk_threads} threads, {args.connections} connections, "
         f"{args.warmup}s warm-up + {args.duration}s per target"
         + (f" in {args.rounds} interleaved slices\n" if args.rounds > 1 else "\n")

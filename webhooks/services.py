@@ -16,7 +16,8 @@ from typing import Any
 
 from django.conf import settings
 from django.core.exceptions import ImproperlyConfigured
-from django.db import connection, transaction
+from django.db import DEFAULT_DB_ALIAS, connection, connections, transaction
+from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.backends.utils import CursorWrapper
 from django.db.models import F, Q
 from django.db.models.signals import post_delete, post_save
@@ -254,8 +255,12 @@ def _store(
     customer = payload.get("customer") if payload else None
     customer_id = customer.get("id") if isinstance(customer, dict) else None
     now = timezone.now()
-    ops = connection.ops
+    # The connection itself, not django.db.connection: every attribute read
+    # through that proxy is a thread-local lookup, a dozen per webhook.
+    db = connections[DEFAULT_DB_ALIAS]
+    ops = db.ops
     event_id = _insert_unless_duplicate(
+        db,
         endpoint_id=endpoint.pk,
         source=EventSource.WEBHOOK.value,
         received_at=ops.adapt_datetimefield_value(now),
@@ -282,11 +287,11 @@ def _store(
         from .tasks import hand_over
 
         # Right away in autocommit; after the caller's commit otherwise.
-        transaction.on_commit(partial(hand_over, event_id))
+        transaction.on_commit(partial(hand_over, event_id), using=db.alias)
     return event_id, True
 
 
-def _insert_unless_duplicate(**columns: Any) -> int | None:
+def _insert_unless_duplicate(db: BaseDatabaseWrapper, **columns: Any) -> int | None:
     """INSERT ... ON CONFLICT DO NOTHING RETURNING id: the new event's id, or
     None if its dedupe key was taken.
 
@@ -301,8 +306,8 @@ def _insert_unless_duplicate(**columns: Any) -> int | None:
     id, so "conflict" means "duplicate". In autocommit the statement is its
     own transaction: one round trip, committed when it returns.
     """
-    with _insert_cursor() as cursor:
-        cursor.execute(_insert_sql(connection.vendor, tuple(columns)), list(columns.values()))
+    with _insert_cursor(db) as cursor:
+        cursor.execute(_insert_sql(db.vendor, tuple(columns)), list(columns.values()))
         row = cursor.fetchone()
     return None if row is None else int(row[0])
 
@@ -323,7 +328,7 @@ _insert_cursors = threading.local()
 
 
 @contextmanager
-def _insert_cursor() -> Iterator[CursorWrapper]:
+def _insert_cursor(db: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     """A Django cursor whose values travel apart from the SQL, on PostgreSQL.
 
     Django's own cursors inline every value into the statement's text
@@ -338,17 +343,17 @@ def _insert_cursor() -> Iterator[CursorWrapper]:
     Wrapped in Django's cursor wrapper: the same error translation and query
     logging as any other query.
     """
-    if ServerBindingCursor is None or connection.vendor != "postgresql":
-        with connection.cursor() as cursor:
+    if ServerBindingCursor is None or db.vendor != "postgresql":
+        with db.cursor() as cursor:
             yield cursor
         return
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
+    db.ensure_connection()
+    db.validate_thread_sharing()
     raw = getattr(_insert_cursors, "cursor", None)
-    if raw is None or raw.closed or raw.connection is not connection.connection:
-        with connection.wrap_database_errors:
-            raw = _insert_cursors.cursor = ServerBindingCursor(connection.connection)
-    make = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    if raw is None or raw.closed or raw.connection is not db.connection:
+        with db.wrap_database_errors:
+            raw = _insert_cursors.cursor = ServerBindingCursor(db.connection)
+    make = db.make_debug_cursor if db.queries_logged else db.make_cursor
     yield make(raw)  # not closed: kept for the next webhook
 
 

@@ -8,6 +8,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .request_headers import MetaHeaders
 from .services import Rejected, find_endpoint, receive_event
 
 logger = logging.getLogger(__name__)
@@ -43,7 +44,7 @@ def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
         receipt = receive_event(
             endpoint=endpoint,
             body=body,
-            headers=request.headers,
+            headers=MetaHeaders(request.META),
             remote_addr=request.META.get("REMOTE_ADDR"),
         )
     except Rejected as rejected:
