@@ -84,3 +84,20 @@ def _deeper_than(value: Any, limit: int) -> bool:
         ]
         depth += 1
     return False
+
+
+# Exponent letters become "e", "+" stays, digits and minus signs become "0".
+_NUMBER_SHAPES = bytes(
+    ord("e") if byte in b"eE" else byte if byte == ord("+") else _DIGITS_AS_ZEROS[byte]
+    for byte in range(256)
+)
+
+
+def holds_no_infinity(body: bytes) -> bool:
+    """True when no number of ``body`` can be too large for a float (which
+    Python reads as infinity). Only an exponent of three digits or more, or
+    more than 308 digits before the point, overflows a float; a body that
+    has neither shape anywhere (strings included) is sure. False means
+    "not sure", not "has one". A few µs, in C."""
+    shapes = body.translate(_NUMBER_SHAPES)
+    return b"e000" not in shapes and b"e+000" not in shapes and _TOO_MANY_DIGITS not in shapes

@@ -28,7 +28,8 @@ from conversations import services as archive
 from conversations.payloads import storable
 
 from . import digests
-from .bodies import InvalidBody, parse_body
+from .bodies import InvalidBody, holds_no_infinity, parse_body
+from .canonical import canonical_json
 from .erasure import erased_among, is_erased
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint, hash_token
 from .signatures import SignatureError, verify_hmac_sha256, verify_standard_webhooks
@@ -147,7 +148,7 @@ def receive_event(
 
     event_id, created = _store(
         endpoint=endpoint,
-        dedupe_key=dedupe_key_for(payload=payload, headers=headers),
+        dedupe_key=dedupe_key_for(payload=payload, headers=headers, finite=holds_no_infinity(body)),
         payload=payload,
         body=body,
         headers=headers,
@@ -164,29 +165,18 @@ def receive_event(
     )
 
 
-def dedupe_key_for(*, payload: Any, headers: Mapping[str, str]) -> str:
-    """``webhook-id`` when the sender gives one, else SHA-256 of canonical JSON."""
+def dedupe_key_for(*, payload: Any, headers: Mapping[str, str], finite: bool = False) -> str:
+    """``webhook-id`` when the sender gives one, else SHA-256 of canonical JSON
+    (``finite``: see canonical_json)."""
     message_id = headers.get("webhook-id")
     if message_id:
         return "webhook-id:" + message_id[:180]
-    return canonical_key(canonical_json(payload))
+    return canonical_key(canonical_json(payload, finite=finite))
 
 
 def canonical_key(canonical: bytes) -> str:
     """The dedupe key of a payload whose ``canonical_json`` is ``canonical``."""
     return "sha256:" + digests.sha256(canonical).hexdigest()
-
-
-def canonical_json(payload: Any) -> bytes:
-    return _CANONICAL.encode(payload).encode("utf-8", "surrogatepass")
-
-
-# json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False),
-# with one encoder for every call instead of one per call, and no cycle check:
-# a decoded JSON document has no cycles, and the output is the same bytes.
-_CANONICAL = json.JSONEncoder(
-    sort_keys=True, separators=(",", ":"), ensure_ascii=False, check_circular=False
-)
 
 
 def _verify_signatures(endpoint: WebhookEndpoint, body: bytes, headers: Mapping[str, str]) -> None:
