@@ -30,6 +30,7 @@ def customer_state(closer_id: str) -> dict[str, Any]:
                 "visitor_context": conversation.visitor_context,
                 "message_count": conversation.message_count,
                 "preview": conversation.preview,
+                "transcript_search": conversation.transcript_search,
                 "messages": messages,
             }
         )
