@@ -155,9 +155,7 @@ def test_search_is_served_by_its_index(archive, query, index):
     assert index in plan
 
 
-def test_a_search_naming_very_many_advisers_looks_them_up_inside_the_query(
-    archive, monkeypatch
-):
+def test_a_search_naming_very_many_advisers_looks_them_up_inside_the_query(archive, monkeypatch):
     monkeypatch.setattr(selectors, "MAX_LISTED_ADVISERS", 0)
     assert found("Holmes") == {archive["jon"].pk}
     assert '"assignee_id" = ANY(' in str(search_conversations(query="Holmes").query)
