@@ -117,6 +117,13 @@ class ConversationStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class ConversationManager(models.Manager["Conversation"]):
+    def get_queryset(self) -> models.QuerySet["Conversation"]:
+        # transcript_search is about as long as the transcript itself and only
+        # the database reads it (search): rows loaded as objects leave it out.
+        return super().get_queryset().defer("transcript_search")
+
+
 class Conversation(models.Model):
     """A conversation as the identity walk defines it.
 
@@ -164,6 +171,8 @@ class Conversation(models.Model):
     transcript_search = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConversationManager()
 
     class Meta:
         ordering = ["-opened_at", "-id"]

@@ -10,6 +10,7 @@ def customer_state(closer_id: str) -> dict[str, Any]:
     conversations = []
     for conversation in (
         Conversation.objects.filter(customer=customer)
+        .defer(None)  # with transcript_search, which objects otherwise leave out
         .select_related("assignee")
         .order_by("opened_at", "closed_event_ms", "created_event_ms")
     ):
