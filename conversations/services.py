@@ -97,8 +97,12 @@ INVALID = "invalid"
 #
 # The document: the messages' texts in transcript order (sent_at, id) joined
 # by spaces, unaccented, as a ``simple`` vector (see migration 0002 for why
-# both). Migration 0006 fills existing rows with the same SQL.
-TRANSCRIPT_DOCUMENT = "to_tsvector('simple'::regconfig, closer_unaccent({text}))"
+# both), of the transcript's first 100,000 characters (some 15,000 words, far
+# beyond a chat): a tsvector holds at most 1 MB, and to_tsvector raises past
+# it, which would make a long conversation impossible to archive (distinct
+# short words can cost 5-6 bytes of vector per character of text). Migration
+# 0006 fills existing rows with the same SQL.
+TRANSCRIPT_DOCUMENT = "to_tsvector('simple'::regconfig, closer_unaccent(left({text}, 100000)))"
 _AGGREGATED_TRANSCRIPT = "string_agg(text, ' ' ORDER BY sent_at, id)"
 
 

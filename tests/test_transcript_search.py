@@ -2,6 +2,8 @@
 writes messages: webhooks and the backfill (ORM or COPY), later deliveries of
 a longer history, re-pairing by a late created event, and erasure."""
 
+import hashlib
+
 import pytest
 from django.db import connection
 
@@ -33,7 +35,7 @@ def recomputed_documents() -> dict[int, str | None]:
             SELECT c.id, (
                 SELECT to_tsvector(
                     'simple'::regconfig,
-                    closer_unaccent(string_agg(m.text, ' ' ORDER BY m.sent_at, m.id))
+                    closer_unaccent(left(string_agg(m.text, ' ' ORDER BY m.sent_at, m.id), 100000))
                 )
                 FROM conversations_message m WHERE m.conversation_id = c.id
             )::text
@@ -133,3 +135,25 @@ def test_an_erased_customers_transcript_is_no_longer_found():
 
     assert found("reklamację") == {kept.pk}
     assert found("składam") == set()
+
+
+@WRITE_PATHS
+def test_a_transcript_too_long_for_one_vector_is_archived_and_its_start_is_searchable(
+    monkeypatch, copy_threshold
+):
+    """A tsvector holds at most 1 MB; 40,000 distinct words (1 MB of text)
+    would not fit. The document covers the first 100,000 characters."""
+    monkeypatch.setattr(bulk, "COPY_THRESHOLD", copy_threshold)
+    words = [f"w{hashlib.sha256(str(i).encode()).hexdigest()[:24]}" for i in range(40_000)]
+    history = [
+        message("CUSTOMER", "reklamacja", 1_000),
+        message("CUSTOMER", " ".join(words), 2_000),
+    ]
+
+    apply_events([IncomingEvent(closed_event("c1", 9_000, messages=history))])
+
+    conversation = Conversation.objects.get()
+    assert conversation.message_count == 2
+    assert found(f"reklamacja {words[0]}") == {conversation.pk}
+    assert found(words[-1]) == set()
+    assert stored_documents() == recomputed_documents()

@@ -11,7 +11,8 @@ with a BitmapOr (see ``conversations.selectors``).
 The document is the ``simple`` vector (see 0002 for why ``simple`` and
 ``closer_unaccent``) of the messages' texts joined by spaces in transcript
 order (sent_at, id), so a quoted phrase still matches across the words of
-one message. ``conversations.services`` writes the same expression
+one message, and only the first 100,000 characters (a vector holds at most
+1 MB). ``conversations.services`` writes the same expression
 (``TRANSCRIPT_DOCUMENT`` there); this migration fills it for the archive as
 it stands, builds the index after the fill (far cheaper than maintaining it
 row by row) and drops the per-message index, which nothing reads any more.
@@ -30,8 +31,8 @@ FILL = """
     SET transcript_search = d.document
     FROM (
         SELECT conversation_id,
-               to_tsvector('simple'::regconfig,
-                           closer_unaccent(string_agg(text, ' ' ORDER BY sent_at, id))) AS document
+               to_tsvector('simple'::regconfig, closer_unaccent(left(
+                   string_agg(text, ' ' ORDER BY sent_at, id), 100000))) AS document
         FROM conversations_message
         GROUP BY conversation_id
     ) AS d
