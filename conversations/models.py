@@ -166,8 +166,8 @@ class Conversation(models.Model):
     # The whole transcript as one text-search document (PostgreSQL only; null
     # on SQLite and for a conversation without messages): the admin search
     # matches words against one row per conversation instead of one per
-    # message. Kept by the normaliser, the only writer of messages (see
-    # conversations.services); built as TRANSCRIPT_DOCUMENT in migration 0006.
+    # message. Kept by the normaliser, the only writer of messages, with the
+    # SQL of services.TRANSCRIPT_DOCUMENT; migration 0006 filled older rows.
     transcript_search = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
