@@ -7,6 +7,8 @@ derived from the set of their events (see ``conversations.identity``). The
 and timestamp in indexed columns so that derivation never re-reads raw bodies.
 """
 
+from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 
@@ -115,6 +117,13 @@ class ConversationStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+class ConversationManager(models.Manager["Conversation"]):
+    def get_queryset(self) -> models.QuerySet["Conversation"]:
+        # transcript_search is about as long as the transcript itself and only
+        # the database reads it (search): rows loaded as objects leave it out.
+        return super().get_queryset().defer("transcript_search")
+
+
 class Conversation(models.Model):
     """A conversation as the identity walk defines it.
 
@@ -154,8 +163,16 @@ class Conversation(models.Model):
     # Denormalised for the admin list: no COUNT or subquery per row.
     message_count = models.PositiveIntegerField(default=0)
     preview = models.CharField(max_length=200, blank=True)
+    # The whole transcript as one text-search document (PostgreSQL only; null
+    # on SQLite and for a conversation without messages): the admin search
+    # matches words against one row per conversation instead of one per
+    # message. Kept by the normaliser, the only writer of messages, with the
+    # SQL of services.TRANSCRIPT_DOCUMENT; migration 0006 filled older rows.
+    transcript_search = SearchVectorField(null=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
+
+    objects = ConversationManager()
 
     class Meta:
         ordering = ["-opened_at", "-id"]
@@ -195,6 +212,10 @@ class Conversation(models.Model):
             # read from the index alone, without visiting an adviser's thousands
             # of conversation rows. Also serves the FK's ON DELETE SET NULL.
             models.Index(fields=["assignee", "-opened_at", "-id"], name="conversation_adviser_idx"),
+            # The transcript branch of the search: WHERE transcript_search @@
+            # websearch_to_tsquery('simple', closer_unaccent(?)). Created on
+            # PostgreSQL only (migration 0006).
+            GinIndex(fields=["transcript_search"], name="conversation_transcript_idx"),
         ]
 
     def __str__(self) -> str:

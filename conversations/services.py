@@ -15,8 +15,9 @@ One batch, one transaction:
 5. for each customer touched, walk all of their ledger rows (indexed columns,
    never raw bodies) and reconcile the conversation rows with the walk;
 6. insert the closed events' messages, ignoring ones already stored, and
-   refresh the conversations' message counts and previews (a conversation
-   created by this batch gets them from the batch's transcript directly).
+   refresh the conversations' message counts, previews and transcript
+   documents (a conversation created by this batch gets them from the
+   batch's transcript directly).
 
 Large batches on PostgreSQL write by COPY (``conversations.bulk``) rather
 than ``bulk_create``: same rows, same conflict rules, a fraction of the
@@ -28,8 +29,9 @@ from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from django.contrib.postgres.search import SearchVectorField
 from django.db import connection, transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Sum, Value
+from django.db.models import Count, F, Func, OuterRef, Q, Subquery, Sum, Value
 from django.db.models.functions import Coalesce, Left
 from django.utils import timezone
 
@@ -75,6 +77,46 @@ __all__ = [
 APPLIED = "applied"
 SKIPPED = "skipped"
 INVALID = "invalid"
+
+# --- Transcript documents ----------------------------------------------------------
+#
+# ``Conversation.transcript_search`` is the text-search vector of the whole
+# transcript, which the admin search matches words against (selectors). It is
+# kept here explicitly, not by a trigger on the message table: this module is
+# the only writer of messages (webhooks and the backfill both come through
+# ``apply_events``), messages never move between conversations (a row keeps
+# its closed event, and the walk deletes only open conversations, which have
+# none), and they are deleted only with their conversation (erasure deletes
+# the customer). Kept here, a conversation this batch creates gets its
+# document in the INSERT that creates it, from the batch's transcript; a
+# statement-level trigger would run after the messages' COPY and write every
+# new conversation row a second time (a new tuple in each of the table's
+# indexes, as the GIN-indexed column changes), doubling a backfill's
+# conversation writes. Conversations that already existed are recomputed
+# together with their message counts and previews.
+#
+# The document: the messages' texts in transcript order (sent_at, id) joined
+# by spaces, unaccented, as a ``simple`` vector (see migration 0002 for why
+# both), of the transcript's first 100,000 characters (some 15,000 words, far
+# beyond a chat): a tsvector holds at most 1 MB, and to_tsvector raises past
+# it, which would make a long conversation impossible to archive (distinct
+# short words can cost 5-6 bytes of vector per character of text). Migration
+# 0006 fills existing rows with the same SQL.
+TRANSCRIPT_DOCUMENT = "to_tsvector('simple'::regconfig, closer_unaccent(left({text}, 100000)))"
+_AGGREGATED_TRANSCRIPT = "string_agg(text, ' ' ORDER BY sent_at, id)"
+
+
+class _TranscriptDocument(Func):
+    template = TRANSCRIPT_DOCUMENT.format(text="%(expressions)s")
+    output_field = SearchVectorField()
+
+
+def _transcript_document(text: str | None) -> _TranscriptDocument | None:
+    """The document of a new conversation whose transcript (joined) is
+    ``text``; None without messages, and on SQLite, which has no vectors."""
+    if text is None or connection.vendor != "postgresql":
+        return None
+    return _TranscriptDocument(Value(text))
 
 
 @dataclass(frozen=True)
@@ -455,7 +497,14 @@ def _reconcile_conversations(
         if row is None:
             transcript = transcripts.get(key)
             count, preview = transcript.summary() if transcript else (0, "")
-            to_create.append({**wanted, "message_count": count, "preview": preview})
+            to_create.append(
+                {
+                    **wanted,
+                    "message_count": count,
+                    "preview": preview,
+                    "transcript_text": transcript.document_text() if transcript else None,
+                }
+            )
             continue
         if any(getattr(row, name) != wanted[name] for name in _CONVERSATION_FIELDS):
             for name in _CONVERSATION_FIELDS:
@@ -477,7 +526,7 @@ def _reconcile_conversations(
     else:
         created = [
             (row.pk, row.customer_id, row.closer_id, row.created_event_ms, row.closed_event_ms)
-            for row in Conversation.objects.bulk_create([Conversation(**w) for w in to_create])
+            for row in Conversation.objects.bulk_create([_new_conversation(w) for w in to_create])
         ]
     for pk, customer_id, closer_id, created_ms, closed_ms in created:
         key = conversation_key(
@@ -487,6 +536,11 @@ def _reconcile_conversations(
     return _Reconciled(
         new=len(to_create) - len(stale), ids=ids, created_ids={row[0] for row in created}
     )
+
+
+def _new_conversation(wanted: dict[str, Any]) -> Conversation:
+    fields = {name: value for name, value in wanted.items() if name != "transcript_text"}
+    return Conversation(**fields, transcript_search=_transcript_document(wanted["transcript_text"]))
 
 
 _CONVERSATION_STAGE = "conversations_conversation_stage"
@@ -505,14 +559,16 @@ _CONVERSATION_STAGE_COLUMNS = (
     ("visitor_context", "jsonb"),
     ("message_count", "integer"),
     ("preview", "text"),
+    ("transcript_text", "text"),  # becomes transcript_search
 )
 _INSERT_STAGED_CONVERSATIONS = """
-    INSERT INTO {table} ({columns}, created_at, updated_at)
-    SELECT {columns}, %s, %s FROM {stage} ORDER BY position
+    INSERT INTO {table} ({columns}, transcript_search, created_at, updated_at)
+    SELECT {columns}, {document}, %s, %s FROM {stage} ORDER BY position
     RETURNING id, customer_id, closer_id, created_event_ms, closed_event_ms
 """.format(  # noqa: S608 (names only, no values)
     table=Conversation._meta.db_table,
-    columns=", ".join(name for name, _ in _CONVERSATION_STAGE_COLUMNS[1:]),
+    columns=", ".join(name for name, _ in _CONVERSATION_STAGE_COLUMNS[1:-1]),
+    document=TRANSCRIPT_DOCUMENT.format(text="transcript_text"),
     stage=_CONVERSATION_STAGE,
 )
 
@@ -672,6 +728,12 @@ class _Transcript(dict[str, ParsedMessage]):
         )
         return len(self), (first[4][:200] if first else "")
 
+    def document_text(self) -> str:
+        """The texts joined in transcript order, as ``TRANSCRIPT_DOCUMENT``
+        aggregates them over stored rows: by time, then by insertion order
+        (the id order these rows get), which the stable sort keeps on ties."""
+        return " ".join(row.text for row in sorted(self.values(), key=lambda row: row.sent_ms))
+
 
 def _transcripts(
     parsed: list[tuple[ParsedEvent, IncomingEvent]], customers: dict[str, Customer]
@@ -773,7 +835,8 @@ _INSERT_STAGED_MESSAGES = (
 
 
 def _refresh_message_summaries(conversation_ids: list[int]) -> int:
-    """Recount messages and recompute previews; return how many messages are new.
+    """Recount messages and recompute previews (and, on PostgreSQL, transcript
+    documents); return how many messages are new.
 
     The preview is the first customer message (the first of any role when
     the customer never wrote), cut to 200 characters.
@@ -804,6 +867,7 @@ def _refresh_summaries_in_one_pass(conversation_ids: list[int]) -> int:
     50,000 conversations a minute is most of a backfill's database time."""
     conversation_table = Conversation._meta.db_table
     message_table = Message._meta.db_table
+    document = TRANSCRIPT_DOCUMENT.format(text=_AGGREGATED_TRANSCRIPT)
     with connection.cursor() as cursor:
         cursor.execute(
             f"""
@@ -814,7 +878,8 @@ def _refresh_summaries_in_one_pass(conversation_ids: list[int]) -> int:
                            (array_agg(text ORDER BY sent_at, id)
                                FILTER (WHERE author_role = %(customer)s))[1],
                            (array_agg(text ORDER BY sent_at, id))[1],
-                           ''), 200) AS preview
+                           ''), 200) AS preview,
+                       {document} AS document
                 FROM {message_table}
                 WHERE conversation_id = ANY(%(ids)s)
                 GROUP BY conversation_id
@@ -822,10 +887,12 @@ def _refresh_summaries_in_one_pass(conversation_ids: list[int]) -> int:
                 SELECT id, message_count FROM {conversation_table} WHERE id = ANY(%(ids)s)
             )
             UPDATE {conversation_table} AS c
-            SET message_count = fresh.total, preview = fresh.preview, updated_at = %(now)s
+            SET message_count = fresh.total, preview = fresh.preview,
+                transcript_search = fresh.document, updated_at = %(now)s
             FROM fresh JOIN old ON old.id = fresh.conversation_id
             WHERE c.id = fresh.conversation_id
-              AND (c.message_count <> fresh.total OR c.preview <> fresh.preview)
+              AND (c.message_count <> fresh.total OR c.preview <> fresh.preview
+                   OR c.transcript_search IS DISTINCT FROM fresh.document)
             RETURNING fresh.total - old.message_count
             """,  # noqa: S608 (table names come from the models, values are parameters)
             {

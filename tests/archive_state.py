@@ -10,6 +10,7 @@ def customer_state(closer_id: str) -> dict[str, Any]:
     conversations = []
     for conversation in (
         Conversation.objects.filter(customer=customer)
+        .defer(None)  # with transcript_search, which objects otherwise leave out
         .select_related("assignee")
         .order_by("opened_at", "closed_event_ms", "created_event_ms")
     ):
@@ -30,6 +31,7 @@ def customer_state(closer_id: str) -> dict[str, Any]:
                 "visitor_context": conversation.visitor_context,
                 "message_count": conversation.message_count,
                 "preview": conversation.preview,
+                "transcript_search": conversation.transcript_search,
                 "messages": messages,
             }
         )
