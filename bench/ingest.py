@@ -58,14 +58,16 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=3, help="seconds of warm-up per target")
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--wrk-threads", type=int, default=2)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    # The default server is the README's deployment: gunicorn's sync workers, four.
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn worker processes")
     parser.add_argument(
         "--worker-class",
-        choices=["gthread", "sync"],
-        default="gthread",
-        help="gunicorn worker class (sync: one request at a time per process, "
-        "no keep-alive; --threads is then ignored)",
+        choices=["sync", "gthread"],
+        default="sync",
+        help="gunicorn worker class (sync: one request at a time per process, no keep-alive)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=8, help="gunicorn threads per worker (gthread only)"
     )
     parser.add_argument("--events", type=int, default=40_000, help="distinct signed events")
     parser.add_argument(
