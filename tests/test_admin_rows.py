@@ -148,3 +148,10 @@ def test_a_primary_key_needing_quotes_gets_djangos_url(archive, admin_user):
     row.pk = row.id = "a/b c"
     assert fast_rows(cl)[0] == django_rows(cl)[0]
     assert "/a_2Fb%20c/change/" in fast_rows(cl)[0]
+
+
+def test_the_action_checkbox_is_the_html_django_renders(archive):
+    model_admin = site._registry[Conversation]
+    for conversation in Conversation.objects.all():
+        expected = admin.ModelAdmin.action_checkbox(model_admin, conversation)
+        assert model_admin.action_checkbox(conversation) == expected
