@@ -95,9 +95,10 @@ _NUMBER_SHAPES = bytes(
 
 def holds_no_infinity(body: bytes) -> bool:
     """True when no number of ``body`` can be too large for a float (which
-    Python reads as infinity). Only an exponent of three digits or more, or
-    more than 308 digits before the point, overflows a float; a body that
-    has neither shape anywhere (strings included) is sure. False means
-    "not sure", not "has one". A few µs, in C."""
+    Python reads as infinity). A float overflows only with an exponent of
+    three digits or more, or (with at most two) over 200 digits before the
+    point; a body with no such exponent and no run of more than 64 digits
+    anywhere (strings included) is sure. False means "not sure", not "has
+    one". A few µs, in C."""
     shapes = body.translate(_NUMBER_SHAPES)
     return b"e000" not in shapes and b"e+000" not in shapes and _TOO_MANY_DIGITS not in shapes
