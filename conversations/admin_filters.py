@@ -19,7 +19,7 @@ class ClosedTypeFilter(admin.SimpleListFilter):
     parameter_name = "closed_type"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [(value, value) for value in selectors.closed_types()]
+        return [(value, value) for value in selectors.cached_closed_types()]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()

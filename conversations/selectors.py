@@ -9,10 +9,11 @@ plain ``icontains`` over the same fields.
 """
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery
+from django.core.cache import cache
 from django.db import connections
 from django.db.models import F, Func, Lookup, Max, Min, Q, QuerySet, TextField, Value
 from django.db.models.sql.compiler import SQLCompiler
@@ -238,6 +239,24 @@ def opened_range() -> tuple[datetime | None, datetime | None]:
     """The first and last opening in the archive: two probes of the opened_at index."""
     bounds = Conversation.objects.aggregate(first=Min("opened_at"), last=Max("opened_at"))
     return bounds["first"], bounds["last"]
+
+
+# The admin's closed-type filter and date hierarchy read these two on every
+# changelist page (a query each), and they change rarely: kept for a minute
+# in the default cache, so a new closed type or year shows in the sidebar
+# within a minute.
+ADMIN_CHOICES_CACHE_SECONDS = 60
+
+
+def cached_closed_types() -> list[str]:
+    key = "conversations:closed-types"
+    return cast(list[str], cache.get_or_set(key, closed_types, ADMIN_CHOICES_CACHE_SECONDS))
+
+
+def cached_opened_range() -> tuple[datetime | None, datetime | None]:
+    key = "conversations:opened-range"
+    bounds = cache.get_or_set(key, opened_range, ADMIN_CHOICES_CACHE_SECONDS)
+    return cast(tuple[datetime | None, datetime | None], bounds)
 
 
 def transcript(*, conversation: Conversation) -> QuerySet[Message]:

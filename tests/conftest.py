@@ -4,6 +4,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.db import connection
 
 from webhooks.models import WebhookEndpoint
@@ -16,6 +17,13 @@ def _require_postgres(django_db_setup: Any, django_db_blocker: Any) -> None:
     """The archive is specified on PostgreSQL; refuse to pass on anything else."""
     if connection.vendor != "postgresql":
         pytest.exit("the test suite needs PostgreSQL: set DATABASE_URL (see README)", returncode=2)
+
+
+@pytest.fixture(autouse=True)
+def _empty_cache() -> None:
+    """Each test starts with an empty cache (the admin's cached filter
+    choices, throttle counters): no test sees another's."""
+    cache.clear()
 
 
 def fixture_bytes(name: str) -> bytes:

@@ -244,6 +244,17 @@ def test_changelist_queries_do_not_grow_with_the_rows_shown(
         staff.get(CHANGELIST)
 
 
+def test_the_sidebar_choices_are_read_once_a_minute_not_once_a_page(
+    staff, archive, django_assert_num_queries
+):
+    staff.get(CHANGELIST, {"q": "parcel"})
+    # session, user, the advisers the search names, serial plan, matching
+    # ids, rows by id: no closed types, no date range.
+    with django_assert_num_queries(6) as queries:
+        staff.get(CHANGELIST, {"q": "parcel"})
+    assert not any("closed_type >" in q["sql"] for q in queries.captured_queries)
+
+
 def test_a_changelist_page_loads_only_the_columns_it_shows(
     staff, archive, django_assert_max_num_queries
 ):

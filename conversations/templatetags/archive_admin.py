@@ -83,7 +83,7 @@ def calendar_date_hierarchy(cl: Any) -> dict[str, Any]:
             }
     except ValueError:  # a malformed date in the URL: the changelist reports it
         return {"show": False}
-    first, last = selectors.opened_range()
+    first, last = selectors.cached_opened_range()
     if first is None or last is None:
         return {"show": False}
     years = range(timezone.localtime(first).year, timezone.localtime(last).year + 1)
