@@ -73,7 +73,9 @@ WSGI_APPLICATION = "closerarchive.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        # Project-wide overrides of the admin's templates (searched before
+        # the apps' own, so before django.contrib.admin's).
+        "DIRS": [BASE_DIR / "closerarchive" / "templates"],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -81,6 +83,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
+            "libraries": {"admin_sidebar": "closerarchive.admin_sidebar"},
         },
     },
 ]

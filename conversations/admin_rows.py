@@ -118,6 +118,9 @@ def column_cell(cl: Any, index: int, field_name: Any, *, link: bool, first: bool
             value = read(result)
             if type(value) is int and plain_ints and not boolean:
                 return str(value), False
+            if type(value) is str and not boolean:
+                # What display_for_value answers for text, without its type checks.
+                return (value if value.strip() else empty), False
             if isinstance(value, str) and value.strip() == "":
                 value = ""
             nowrap = isinstance(value, (datetime.date, datetime.time))

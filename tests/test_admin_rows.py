@@ -33,7 +33,8 @@ def archive():
 class EveryKindOfColumn(ConversationAdmin):
     """Columns of each kind the fast path handles: foreign keys (one empty),
     choices, date-times (one empty), a boolean, JSON, an integer, text, a
-    callable, a boolean admin method and one with its own empty value."""
+    callable, a boolean admin method, one with its own empty value and text
+    that is sometimes blank."""
 
     list_display = [
         "status",
@@ -49,6 +50,7 @@ class EveryKindOfColumn(ConversationAdmin):
         lambda conversation: f"<{conversation.pk}>",
         "has_adviser",
         "adviser_or_nothing",
+        "adviser_email_or_blank",
     ]
     list_display_links = ["customer"]
 
@@ -59,6 +61,10 @@ class EveryKindOfColumn(ConversationAdmin):
     @admin.display(empty_value="(nobody)")
     def adviser_or_nothing(self, conversation):
         return conversation.assignee
+
+    @admin.display(empty_value="(no email)")
+    def adviser_email_or_blank(self, conversation):
+        return conversation.assignee.email if conversation.assignee else "  "
 
 
 def changelist(model_admin, admin_user, params=None):
