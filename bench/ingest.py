@@ -38,6 +38,7 @@ import re
 import resource
 import shutil
 import socket
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -192,6 +193,18 @@ def main() -> None:
             )
             if name in cpu:
                 print_cpu({key: 0.0 for key in cpu[name]}, cpu[name], r["requests"])
+        if args.rounds > 1 and {"insert", "webhook"} <= set(names):
+            # Slices taken side by side share the machine's load; the spread
+            # of their ratios shows how far one run's ratio can be trusted.
+            ratios = sorted(
+                webhook["rps"] / insert["rps"]
+                for insert, webhook in zip(slices["insert"], slices["webhook"], strict=True)
+            )
+            print(
+                "webhook / insert, slice by slice: "
+                + " ".join(f"{ratio:.2f}" for ratio in ratios)
+                + f"   (median {statistics.median(ratios):.2f})"
+            )
     finally:
         server.terminate()
         server.wait(timeout=30)
