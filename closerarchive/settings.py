@@ -257,6 +257,7 @@ SPECTACULAR_SETTINGS = {
 }
 # Throttle counters live in the default cache: set CACHE_URL (redis://...) so
 # that all web processes share them; without it each process counts alone.
+# The admin caches its navigation sidebar and a few list-filter answers there too.
 CACHES = {
     "default": {"BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": CACHE_URL}
     if (CACHE_URL := env_str("CACHE_URL", ""))
