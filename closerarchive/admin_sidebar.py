@@ -5,7 +5,9 @@ links) on every admin page: about a tenth of a conversation changelist's
 time (docs/benchmarks.md). What it shows depends only on the registered
 models, the user's permissions, the language and which app and model the
 page belongs to (the one it marks current), so ``admin/base_site.html``
-caches the rendered block under a key made of exactly those.
+caches the rendered block under a key made of exactly those, for five
+minutes: a deploy that changes what a model admin offers (an "Add" link
+taken away in code, say) shows in every sidebar within that time.
 """
 
 import hashlib
@@ -48,6 +50,8 @@ def section(path: str) -> str:
 def registry_signature() -> str:
     """The registered models and Django's version: a deploy that changes
     either (a model added, renamed, or a new admin template) gets new keys."""
+    # AdminSite has no public way to list its models; _registry is the dict
+    # Django's own get_app_list reads.
     models = sorted(
         f"{model._meta.label}:{model._meta.verbose_name_plural}" for model in admin.site._registry
     )
