@@ -202,3 +202,76 @@ def test_backfilling_an_old_dump_after_the_erasure_brings_nothing_back(archived,
     erased = InboundEvent.objects.filter(source="backfill")
     assert set(erased.values_list("status", flat=True)) == {EventStatus.ERASED}
     assert all(bytes(body) == b"" for body in erased.values_list("raw_body", flat=True))
+
+
+# --- Erasure finds every stored copy, however the id arrived ---------------------
+
+
+def test_erasing_by_id_blanks_events_whose_customer_id_arrived_padded(deliver):
+    deliver(created_event(" abc ", T0))
+    deliver(closed_event(" abc ", T0 + 1000))
+
+    output = erase("abc")
+
+    assert "inbound_events=2" in output
+    for event in InboundEvent.objects.all():
+        assert event.status == EventStatus.ERASED
+        assert bytes(event.raw_body) == b""
+
+
+def test_erasing_by_id_blanks_padded_events_not_yet_processed(client, token):
+    post(client, token, closed_event(" abc ", T0 + 1000))  # stored, never processed
+
+    erase("abc")
+
+    event = InboundEvent.objects.get()
+    assert (event.status, bytes(event.raw_body)) == (EventStatus.ERASED, b"")
+
+
+def test_erasing_by_email_blanks_events_whose_customer_id_arrived_padded(deliver):
+    deliver(closed_event(" abc ", T0 + 1000, email=EMAIL))
+
+    erase(EMAIL)
+
+    event = InboundEvent.objects.get()
+    assert (event.status, bytes(event.raw_body)) == (EventStatus.ERASED, b"")
+    assert not Customer.objects.exists()
+
+
+def test_erasing_by_id_blanks_backfilled_events_whose_customer_id_was_padded(tmp_path):
+    dump = tmp_path / "padded.ndjson"
+    old_events = [created_event(" abc ", T0), closed_event(" abc ", T0 + 1000, email=EMAIL)]
+    dump.write_text("\n".join(json.dumps(e) for e in old_events) + "\n")
+    call_command("backfill", str(dump), "--no-progress", stdout=StringIO())
+
+    output = erase("abc")
+
+    assert "inbound_events=2" in output
+    for event in InboundEvent.objects.all():
+        assert (event.source, event.status, bytes(event.raw_body)) == (
+            "backfill",
+            EventStatus.ERASED,
+            b"",
+        )
+
+
+def test_erasing_by_email_blanks_backfilled_events(tmp_path):
+    dump = tmp_path / "dump.ndjson"
+    dump.write_text(json.dumps(closed_event("abc", T0 + 1000, email=EMAIL)) + "\n")
+    call_command("backfill", str(dump), "--no-progress", stdout=StringIO())
+
+    erase(EMAIL.lower())
+
+    event = InboundEvent.objects.get()
+    assert (event.status, bytes(event.raw_body)) == (EventStatus.ERASED, b"")
+
+
+def test_a_numeric_customer_id_is_erased_by_its_digits(deliver):
+    payload = closed_event("x", T0 + 1000)
+    payload["customer"]["id"] = 12345
+    deliver(payload)
+
+    erase("12345")
+
+    event = InboundEvent.objects.get()
+    assert (event.status, bytes(event.raw_body)) == (EventStatus.ERASED, b"")
