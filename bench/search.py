@@ -331,10 +331,10 @@ def main() -> None:
     from django.test import Client
     from django.urls import reverse
 
+    from admin_speed.paginators import LargeTablePaginator
     from conversations import selectors
     from conversations.admin import ConversationAdmin
     from conversations.models import Conversation, Message
-    from conversations.paginators import LargeTablePaginator
 
     if args.rebuild or Message.objects.count() != args.messages:
         print(f"building an archive of {args.messages:,} messages ...", flush=True)

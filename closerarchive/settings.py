@@ -30,6 +30,9 @@ ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
+    # The admin's speed layer; first, so that its admin/base_site.html is
+    # found before django.contrib.admin's own (which it extends).
+    "admin_speed",
     "django.contrib.admin",
     "django.contrib.auth",
     "django.contrib.contenttypes",
@@ -73,9 +76,7 @@ WSGI_APPLICATION = "closerarchive.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        # Project-wide overrides of the admin's templates (searched before
-        # the apps' own, so before django.contrib.admin's).
-        "DIRS": [BASE_DIR / "closerarchive" / "templates"],
+        "DIRS": [],
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -83,7 +84,6 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
             ],
-            "libraries": {"admin_sidebar": "closerarchive.admin_sidebar"},
         },
     },
 ]

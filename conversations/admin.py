@@ -20,11 +20,12 @@ from django.utils.html import format_html, format_html_join
 from django.utils.http import urlencode
 from django.utils.text import Truncator
 
+from admin_speed.changelist import LargeTableAdmin
+
 from . import selectors
 from .admin_filters import AdviserFilter, AdviserKindFilter, ClosedTypeFilter, CustomerFilter
 from .exports import stream_conversations_ndjson, stream_messages_csv
 from .models import Adviser, Conversation, ConversationEvent, Customer, MessageRole
-from .paginators import LargeTableAdmin
 
 
 class ArchiveAdmin(LargeTableAdmin):
@@ -271,6 +272,11 @@ class ConversationAdmin(ArchiveAdmin):
                 ]
             },
         )
+
+    def date_hierarchy_range(self) -> tuple[datetime | None, datetime | None]:
+        # The first and last opening, cached: {% calendar_date_hierarchy %}
+        # offers the years between them.
+        return selectors.cached_opened_range()
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str

@@ -1,15 +1,21 @@
-"""The changelist rows rendered once per column (conversations.admin_rows)
-are the HTML Django's own ``items_for_result`` renders, cell for cell."""
+"""admin_speed's changelist against Django's own code for the same list: the
+rows rendered once per column (admin_speed.rows) are the HTML Django's
+``items_for_result`` renders, cell for cell; the page, the result list and
+the date hierarchy's choices are Django's."""
 
 import pytest
 from django.contrib import admin
 from django.contrib.admin.sites import site
-from django.contrib.admin.templatetags.admin_list import results
+from django.contrib.admin.templatetags.admin_list import date_hierarchy, result_list, results
+from django.contrib.admin.views.main import ChangeList
+from django.core.paginator import Paginator
 from django.test import RequestFactory
 from django.urls import resolve, reverse
+from django.utils import timezone
 
+from admin_speed.rows import column_cells, fast_results
+from admin_speed.templatetags.admin_speed import archive_result_list, calendar_date_hierarchy
 from conversations.admin import AdviserAdmin, ConversationAdmin, CustomerAdmin
-from conversations.admin_rows import column_cells, fast_results
 from conversations.models import Adviser, Conversation, Customer
 from tests.search_archive import BOB, BOT, archive_conversation
 
@@ -161,3 +167,63 @@ def test_the_action_checkbox_is_the_html_django_renders(archive):
     for conversation in Conversation.objects.all():
         expected = admin.ModelAdmin.action_checkbox(model_admin, conversation)
         assert model_admin.action_checkbox(conversation) == expected
+
+
+class DjangosConversationAdmin(ConversationAdmin):
+    """The conversation admin with Django's own changelist and paginator."""
+
+    def get_changelist(self, request, **kwargs):
+        return ChangeList
+
+    def get_paginator(self, request, queryset, per_page, orphans=0, allow_empty_first_page=True):
+        return Paginator(queryset, per_page, orphans, allow_empty_first_page)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [{}, {"q": "parcel"}, {"status__exact": "closed", "o": "-3"}, {"p": "2"}, {"p": "2", "o": "1"}],
+)
+def test_the_changelist_lists_the_rows_django_lists(archive, admin_user, params):
+    fast, djangos = (
+        ConversationAdmin(Conversation, site),
+        DjangosConversationAdmin(Conversation, site),
+    )
+    fast.list_per_page = djangos.list_per_page = 2  # three conversations: two pages
+    cl, expected = changelist(fast, admin_user, params), changelist(djangos, admin_user, params)
+    assert type(cl) is not ChangeList  # admin_speed's changelist, against Django's
+    assert [row.pk for row in cl.result_list] == [row.pk for row in expected.result_list]
+    assert (cl.result_count, cl.multi_page) == (expected.result_count, expected.multi_page)
+
+
+def test_the_result_list_is_djangos_with_the_rows_as_one_string(archive, admin_user):
+    cl = changelist(site._registry[Conversation], admin_user, {"o": "-2.1"})
+    fast, expected = archive_result_list(cl), result_list(cl)
+    rows = ["".join(row) for row in expected.pop("results")]
+    assert ["".join(row) for row in fast.pop("results")] == rows
+    assert fast.pop("rows_html") == "".join(f"<tr>{row}</tr>\n" for row in rows)
+    assert fast == expected  # headers, sorting, hidden fields
+
+
+def test_the_date_hierarchy_offers_every_date_django_offers(archive, admin_user):
+    # Django offers only the dates with rows; the calendar every date from
+    # the first opening to the last, so Django's are a part of its choices.
+    first = Conversation.objects.earliest("opened_at")
+    Conversation.objects.filter(pk=first.pk).update(opened_at=first.opened_at.replace(year=2021))
+    opened = timezone.localtime(Conversation.objects.latest("opened_at").opened_at)
+    year, month, day = str(opened.year), str(opened.month), str(opened.day)
+    model_admin = site._registry[Conversation]
+    levels = [
+        {},
+        {"opened_at__year": year},
+        {"opened_at__year": year, "opened_at__month": month},
+        {"opened_at__year": year, "opened_at__month": month, "opened_at__day": day},
+    ]
+    for params in levels:
+        cl = changelist(model_admin, admin_user, params)
+        fast, expected = calendar_date_hierarchy(cl), date_hierarchy(cl)
+        assert (fast["show"], fast["back"]) == (expected["show"], expected["back"]), params
+        assert expected["choices"], params
+        for choice in expected["choices"]:
+            assert choice in fast["choices"], params
+        if len(params) == 3:  # one day: the same page as Django's
+            assert fast == expected

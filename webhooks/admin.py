@@ -13,7 +13,7 @@ from django.utils.cache import add_never_cache_headers
 from django.utils.html import format_html
 from django.utils.http import urlencode
 
-from conversations.paginators import LargeTableAdmin
+from admin_speed.changelist import LargeTableAdmin
 
 from . import endpoints, services
 from .models import EventStatus, InboundEvent, WebhookEndpoint

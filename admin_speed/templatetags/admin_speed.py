@@ -1,31 +1,37 @@
-"""Template tags of the conversation changelist.
+"""Replaces Django's `result_list`, `date_hierarchy` and nav sidebar; each tag below names its test.
 
-``archive_result_list``: Django's ``result_list`` with rows rendered once per
-column (see ``conversations.admin_rows``).
-
-``calendar_date_hierarchy``: a date hierarchy that reads no rows. Django's
-own runs the changelist query twice more on every page (MIN/MAX, then a
-DISTINCT over the dates of every matching row): on a large archive, a scan
-of the whole table for an unfiltered page and two more executions of a
-search. This one offers the calendar between the archive's first and last
-opening (two probes of ``conversation_opened_idx``): every year, month and
-day in that range, whether or not the current results have rows in it.
+- ``{% archive_result_list cl %}``: Django's ``{% result_list %}`` with the
+  rows of ``admin_speed.rows``. tests/test_admin_rows.py pins it to Django's.
+- ``{% calendar_date_hierarchy cl %}``: a date hierarchy that reads no rows.
+  Django's runs the changelist query twice more per page (MIN/MAX, then a
+  DISTINCT over the dates of every matching row); this one offers every
+  date between the first and last of ``cl.model_admin.date_hierarchy_range()``,
+  rows or not. tests/test_admin_rows.py pins it to Django's: each choice
+  Django offers, with its link and title, and the same page for one day.
+- ``{% nav_sidebar_cache_key %}``: the key under which admin/base_site.html
+  caches Django's navigation sidebar. tests/test_admin_nav_sidebar.py pins
+  the cached sidebar to the one Django renders.
 """
 
 import calendar
 import datetime
+import hashlib
+from functools import cache
 from typing import Any
 
+import django
 from django import template
+from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields
 from django.contrib.admin.templatetags.base import InclusionAdminNode
+from django.urls import reverse
 from django.utils import formats, timezone
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
+from django.utils.translation import get_language
 from django.utils.translation import gettext as _
 
-from conversations import selectors
-from conversations.admin_rows import fast_results
+from admin_speed.rows import fast_results
 
 register = template.Library()
 
@@ -83,7 +89,7 @@ def calendar_date_hierarchy(cl: Any) -> dict[str, Any]:
             }
     except ValueError:  # a malformed date in the URL: the changelist reports it
         return {"show": False}
-    first, last = selectors.cached_opened_range()
+    first, last = cl.model_admin.date_hierarchy_range()
     if first is None or last is None:
         return {"show": False}
     years = range(timezone.localtime(first).year, timezone.localtime(last).year + 1)
@@ -121,3 +127,44 @@ def archive_result_list_tag(parser: Any, token: Any) -> InclusionAdminNode:
         template_name="change_list_results.html",
         takes_context=False,
     )
+
+
+@register.simple_tag(takes_context=True)
+def nav_sidebar_cache_key(context: Any) -> str:
+    """What the sidebar of this page depends on, as one string for ``{% cache %}``.
+
+    The sidebar shows the registered models the user may see, in the page's
+    language, marking the app and model the page is under: the key is made
+    of exactly those (base_site.html keeps it five minutes, so a deploy that
+    changes what a model admin offers shows in every sidebar within that time).
+    """
+    request = context["request"]
+    user = request.user
+    # Superusers may do everything: one sidebar for all of them. Anyone else
+    # sees what their permissions allow (read from the user's permission
+    # cache, which the admin's own checks have filled): a permission granted
+    # or taken away changes the key, so no one sees a stale sidebar.
+    permissions = "superuser" if user.is_superuser else ",".join(sorted(user.get_all_permissions()))
+    return "|".join(
+        [registry_signature(), get_language() or "", section(request.path), permissions]
+    )
+
+
+def section(path: str) -> str:
+    """The app and model a page is under (``<app_label>/<model_name>``): the
+    sidebar marks that app and model current, the same on all of its pages."""
+    index = reverse("admin:index")
+    relative = path.removeprefix(index) if path.startswith(index) else path
+    return "/".join(relative.split("/")[:2])
+
+
+@cache
+def registry_signature() -> str:
+    """The registered models and Django's version: a deploy that changes
+    either (a model added, renamed, or a new admin template) gets new keys."""
+    # AdminSite has no public way to list its models; _registry is the dict
+    # Django's own get_app_list reads.
+    models = sorted(
+        f"{model._meta.label}:{model._meta.verbose_name_plural}" for model in admin.site._registry
+    )
+    return hashlib.sha256(f"{django.get_version()}|{','.join(models)}".encode()).hexdigest()[:16]

@@ -1,19 +1,17 @@
-"""Admin lists of tables too large to count on every page view."""
+"""Replaces Django's `Paginator` count; tests/test_admin_conversations.py pins pages to Django's.
 
-from collections.abc import Callable, Iterator
+A changelist page counts its rows without ``COUNT(*)`` over the whole table,
+and a search runs once per page view, not once to count and again for the
+rows (docs/benchmarks.md, Admin search).
+"""
+
+from collections.abc import Iterator
 from contextlib import contextmanager
 from functools import cached_property
 from typing import Any
 
-from django.contrib import admin
-from django.contrib.admin import helpers
-from django.contrib.admin.views.main import ChangeList
 from django.core.paginator import Page, Paginator
 from django.db import connections, transaction
-from django.http import HttpRequest
-from django.utils.html import conditional_escape
-from django.utils.safestring import SafeString, mark_safe
-from django.utils.translation import gettext
 
 
 class LargeTablePaginator(Paginator):
@@ -26,8 +24,7 @@ class LargeTablePaginator(Paginator):
       in the list's order, in one query. Their number is the count (past the
       limit the page says "1000+": twenty pages of fifty, after which staff
       refine the search rather than page on), and each page then loads its
-      rows by primary key. A search is so run once per page view, not once to
-      count and again for the rows.
+      rows by primary key.
     """
 
     estimate_above = 100_000
@@ -89,11 +86,9 @@ def serial_plan(using: str, *, enabled: bool = True) -> Iterator[None]:
 
     The id list of a search or filter is index work on a few thousand rows
     at most; PostgreSQL still plans parallel workers for it once the estimate
-    crosses its thresholds (an adviser's 2,000+ conversations do), and on a
-    small, busy web host starting them costs more than the lookups: twice
-    the time of the serial plan on the 2-CPU development machine
-    (docs/benchmarks.md). ``SET LOCAL`` ends with the transaction, so no
-    other query of the request is affected.
+    crosses its thresholds, and on a small, busy web host starting them costs
+    more than the lookups (docs/benchmarks.md, Admin search). ``SET LOCAL``
+    ends with the transaction, so no other query of the request is affected.
     """
     connection = connections[using]
     if not enabled or connection.vendor != "postgresql":
@@ -118,60 +113,3 @@ def table_row_estimate(queryset: Any) -> int | None:
         row = cursor.fetchone()
     # -1 means never analysed: no estimate.
     return int(row[0]) if row and row[0] >= 0 else None
-
-
-class LargeTableChangeList(ChangeList):
-    def get_results(self, request: HttpRequest) -> None:
-        # The page loads only the columns the list shows (list_only), not
-        # every JSON and text field of each row and its related rows.
-        full = self.queryset
-        only = getattr(self.model_admin, "list_only", None)
-        if only:
-            self.queryset = full.only(*only)
-        try:
-            super().get_results(request)
-        finally:
-            self.queryset = full
-        # When the results fit on one page Django lists the whole queryset,
-        # which would run a search a second time: take the page the
-        # paginator already resolved instead.
-        paginator = self.paginator
-        resolved = isinstance(paginator, LargeTablePaginator) and paginator._ids is not None
-        if resolved and not (self.show_all and self.can_show_all):
-            self.result_list = paginator.page(self.page_num).object_list
-
-
-class LargeTableAdmin(admin.ModelAdmin):
-    """A changelist that never counts the whole table (see LargeTablePaginator)."""
-
-    paginator = LargeTablePaginator
-    show_full_result_count = False
-    show_facets = admin.ShowFacets.NEVER
-    # The fields a changelist page loads (QuerySet.only); None: all of them.
-    list_only: list[str] | None = None
-
-    def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
-        return LargeTableChangeList
-
-    def action_checkbox(self, obj: Any) -> SafeString:
-        return self.action_checkbox_renderer()(obj)
-
-    def action_checkbox_renderer(self) -> Callable[[Any], SafeString]:
-        """``action_checkbox`` for the rows of one page (admin_rows calls it
-        once per page, the label translated once rather than once a row).
-
-        Django renders this checkbox through the form-widget templates, three
-        template includes per row: a quarter of the time spent rendering a
-        page of fifty. The same HTML, formatted directly (the translated
-        label is not escaped, as format_html does not escape its template).
-        """
-        label = gettext("Select this object for an action - {}")
-        name = helpers.ACTION_CHECKBOX_NAME
-
-        def render(obj: Any) -> SafeString:
-            return mark_safe(  # noqa: S308 -- the values are escaped
-                f'<input type="checkbox" name="{name}" value="{conditional_escape(obj.pk)}" '
-                f'class="action-select" aria-label="{label.format(conditional_escape(str(obj)))}">'
-            )
-
-        return render

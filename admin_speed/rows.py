@@ -1,16 +1,12 @@
-"""Changelist rows rendered once per column instead of once per cell.
+"""Replaces Django's `items_for_result`; tests/test_admin_rows.py pins it to Django's HTML.
 
-Django's ``items_for_result`` works out, for every cell of every row, what
-the column is (model field, admin method, attribute), its CSS classes and
-empty value, and for the link column reverses the change URL and then
-*resolves* it again to merge the preserved filters. On a page of fifty rows
-that is most of the page's time. ``fast_results`` decides all of that once
-per column and once per page (the link is the same URL for every row but
-the primary key), then only reads and formats each row's values. The HTML
-is the same as Django's, cell for cell (tests/test_admin_rows.py compares
-them). A list with a column it does not know (a model attribute or
-property, ``__str__``, a related lookup) or with list_editable forms is
-rendered by Django's own code.
+Django works out, for every cell of every row, what the column is, its
+classes and empty value, and for the link column reverses the change URL
+and resolves it again to merge the preserved filters. ``fast_results``
+decides that once per column and once per page, then only reads and
+formats each row's values (docs/benchmarks.md, Admin search). A list with a
+column it does not know (a model attribute or property, ``__str__``, a
+related lookup) or with list_editable forms is rendered by Django's code.
 """
 
 import datetime
@@ -155,7 +151,7 @@ def column_cell(cl: Any, index: int, field_name: Any, *, link: bool, first: bool
     checkbox = getattr(cl.model_admin, "action_checkbox_renderer", None)
     if field_name == "action_checkbox" and checkbox is not None and not link:
         # Rendered for the page at once (LargeTableAdmin), not through
-        # represent(): a third of the rows' time went to this one column.
+        # represent() row by row.
         render = checkbox()
         return lambda result: f'<td class="action-checkbox">{render(result)}</td>'
 
