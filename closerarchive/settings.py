@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "axes",
     "conversations",
     "webhooks",
+    "backfill",
 ]
 
 MIDDLEWARE = [

@@ -1,8 +1,8 @@
 """The archive written back out as Closer events (what ``dump_events`` prints).
 
 One ``ThreadCreatedEvent`` per conversation that has one and one
-``ThreadClosedEvent`` per closed conversation, in the payload shapes of
-DESIGN.md, so that backfilling the output into an empty database gives the
+``ThreadClosedEvent`` per closed conversation, in the payload shapes
+Closer sends, so that backfilling the output into an empty database gives the
 same archive. Each event carries its own visitor context from the ledger
 (the created and the closed event of one conversation may differ); customer
 and adviser details are the archive's current ones, which the backfill's
@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .models import Adviser, Conversation, ConversationEvent, Customer, EventKind, Message
-from .payloads import datetime_to_ms
+from .payloads import EVENT_TYPES, datetime_to_ms
 
 CHUNK_SIZE = 500
 
@@ -46,7 +46,7 @@ def closer_events(*, chunk_size: int = CHUNK_SIZE) -> Iterator[dict[str, Any]]:
                     {
                         "customer": _customer(customer, context),
                         "timestamp": conversation.created_event_ms,
-                        "eventType": "ThreadCreatedEvent",
+                        "eventType": EVENT_TYPES["created"][0],
                     },
                     conversation,
                 )
@@ -59,7 +59,7 @@ def closer_events(*, chunk_size: int = CHUNK_SIZE) -> Iterator[dict[str, Any]]:
                         "closedType": conversation.closed_type or None,
                         "assignee": _adviser(conversation.assignee),
                         "messageHistory": transcripts.get(conversation.pk, []),
-                        "eventType": "ThreadClosedEvent",
+                        "eventType": EVENT_TYPES["closed"][0],
                     },
                     conversation,
                 )

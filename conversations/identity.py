@@ -1,12 +1,14 @@
 """Conversation identity: which events of a customer form which conversation.
 
 No Closer payload names its conversation, so a customer's conversations are a
-pure function of the set of their distinct events (DESIGN.md, "Conversation
-identity"). This is that function; it is the only place the rule lives.
+pure function of the set of their distinct events (docs/architecture.md,
+"Conversation identity"). This is that function, and the key a conversation
+row keeps while it keeps its events; it is the only place the rule lives.
 """
 
 from collections.abc import Hashable, Iterable
 from dataclasses import dataclass
+from typing import Any
 
 CREATED = "created"
 CLOSED = "closed"
@@ -55,3 +57,16 @@ def walk(points: Iterable[EventPoint]) -> list[Segment]:
     if unpaired_created is not None:
         segments.append(Segment(created=unpaired_created, closed=None))
     return segments
+
+
+def conversation_key(
+    *, customer_id: int, closer_id: str, created_ms: int | None, closed_ms: int | None
+) -> tuple[Any, ...]:
+    """What a conversation row is keyed by: its explicit id, else its closed
+    event, else its created event. A row keeps its primary key while it keeps
+    that event, so messages (which come only with closed events) never move."""
+    if closer_id:
+        return ("ref", closer_id)
+    if closed_ms is not None:
+        return (customer_id, CLOSED, closed_ms)
+    return (customer_id, CREATED, created_ms)

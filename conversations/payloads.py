@@ -14,8 +14,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
-CREATED_TYPES = frozenset({"ThreadCreatedEvent", "conversation.created"})
-CLOSED_TYPES = frozenset({"ThreadClosedEvent", "conversation.closed"})
+# The ``eventType`` values archived, by the kind of event: the name Closer
+# sends first (what ``dump_events`` writes), then the documented name, which
+# some senders put in ``eventType`` instead.
+EVENT_TYPES = {
+    "created": ("ThreadCreatedEvent", "conversation.created"),
+    "closed": ("ThreadClosedEvent", "conversation.closed"),
+}
+KNOWN_EVENT_TYPES = tuple(name for names in EVENT_TYPES.values() for name in names)
+_KIND_OF_EVENT_TYPE = {name: kind for kind, names in EVENT_TYPES.items() for name in names}
 
 # Epoch milliseconds that convert to a datetime (years 1970..9999).
 MAX_EPOCH_MS = 253_402_300_799_999
@@ -124,6 +131,23 @@ def event_type_of(payload: Any) -> str:
     return ""
 
 
+def customer_id_of(payload: Any) -> str:
+    """The customer's Closer id exactly as the archive keys it (stripped,
+    storable); empty when the payload has no usable one.
+
+    The one definition: the normaliser, the inbox's ``customer_closer_id``
+    column (webhooks and backfill) and erasure all read the id through it,
+    so an id that arrived as " abc " is "abc" everywhere.
+    """
+    customer = payload.get("customer") if isinstance(payload, dict) else None
+    if not isinstance(customer, dict):
+        return ""
+    try:
+        return _identifier(customer.get("id"), "customer.id")
+    except InvalidEvent:
+        return ""
+
+
 def parse_event(payload: Any) -> ParsedEvent:
     """Read one Closer event; raise UnknownEventType or InvalidEvent."""
     if not isinstance(payload, dict):
@@ -215,10 +239,9 @@ def _event_kind(event_type: Any) -> str:
         # A list or object here made the set lookups below raise TypeError
         # (a 500 found by tests/test_fuzz_receive.py).
         raise InvalidEvent(f"eventType must be a string, not {type(event_type).__name__}")
-    if event_type in CREATED_TYPES:
-        return "created"
-    if event_type in CLOSED_TYPES:
-        return "closed"
+    kind = _KIND_OF_EVENT_TYPE.get(event_type) if event_type is not None else None
+    if kind is not None:
+        return kind
     if event_type is None:
         raise InvalidEvent("eventType is missing")
     raise UnknownEventType(f"eventType {event_type!r} is not archived")

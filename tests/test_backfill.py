@@ -9,6 +9,7 @@ from django.core.management import call_command
 from django.core.management.base import CommandError
 from django.db import connection
 
+from backfill.services import backfill_events
 from conversations import bulk
 from conversations.models import Conversation, Customer, Message
 from conversations.payloads import MAX_EPOCH_MS
@@ -22,9 +23,8 @@ from tests.backfill_helpers import (
     write,
 )
 from tests.builders import closed_event, created_event, message
-from webhooks.backfill import backfill_events
+from webhooks.dedupe import dedupe_key_for
 from webhooks.models import EventSource, EventStatus, InboundEvent
-from webhooks.services import dedupe_key_for
 
 pytestmark = pytest.mark.django_db
 
@@ -397,7 +397,7 @@ def test_a_database_error_no_record_caused_stops_the_run_with_a_clear_message(tm
 
 
 def test_ctrl_c_keeps_and_reports_the_batches_committed_before_it(tmp_path, monkeypatch):
-    from conversations.management.commands import backfill as command
+    from backfill.management.commands import backfill as command
 
     applied_batches = []
 

@@ -6,9 +6,9 @@ import threading
 import pytest
 from django.core.management.base import CommandError
 
+from backfill.dumps import Record
+from backfill.management.commands import backfill as command
 from conversations import bulk
-from conversations.dumps import Record
-from conversations.management.commands import backfill as command
 from conversations.payloads import message_fingerprint
 from tests.backfill_helpers import backfill, write
 from tests.builders import created_event
@@ -58,7 +58,7 @@ def test_message_fingerprint_is_sha256_of_the_parts_each_ended_by_nul():
 def test_a_large_batch_commits_asynchronously_and_only_itself():
     from django.db import connection, transaction
 
-    from webhooks.backfill import _tune_backfill_transaction
+    from backfill.services import _tune_backfill_transaction
 
     def setting():
         with connection.cursor() as cursor:

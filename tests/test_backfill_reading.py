@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from conversations.dumps import (
+from backfill.dumps import (
     DumpNotFound,
     Record,
     Unreadable,
@@ -182,7 +182,7 @@ def test_gzip_is_told_from_the_content_not_the_name(tmp_path):
 
 
 def test_batches_are_cut_by_events_or_by_messages_whichever_comes_first(tmp_path, monkeypatch):
-    from conversations.management.commands import backfill
+    from backfill.management.commands import backfill
 
     monkeypatch.setattr(backfill, "MAX_BATCH_MESSAGES", 5)
     long_event = {"eventType": "ThreadClosedEvent", "messageHistory": [{}] * 3}

@@ -10,7 +10,7 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 
 from tests.test_fuzz_receive import json_values, mutated_events
-from webhooks.services import dedupe_key_for
+from webhooks.dedupe import dedupe_key_for
 
 
 def by_definition(payload: Any) -> str:

@@ -11,7 +11,7 @@ from conversations.models import Conversation, ConversationEvent, Customer, Mess
 from tests.builders import closed_event, created_event
 from tests.webhook_client import post
 from webhooks.models import CustomerErasure, EventStatus, InboundEvent, customer_key
-from webhooks.services import process_inbound_event
+from webhooks.processing import process_inbound_event
 
 pytestmark = pytest.mark.django_db
 

@@ -13,7 +13,7 @@ from django.db import connection, connections
 from tests.builders import closed_event
 from tests.faults import TcpProxy, http_post
 from webhooks.models import EventStatus, InboundEvent
-from webhooks.services import sweep
+from webhooks.outbox import sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 
@@ -78,12 +78,11 @@ def test_while_the_database_is_unreachable_the_view_answers_503_and_stores_nothi
     assert InboundEvent.objects.filter(status=EventStatus.PROCESSED).count() == BURST
 
 
-def test_psycopg_dumpers_are_resolved_before_threads_can_race_on_them():
+def test_psycopg_is_a_release_with_the_fix_for_its_dumper_race():
     """psycopg/psycopg#1230: the first queries of concurrent threads could fail
-    with "cannot adapt type 'IPv4Address'" (seen as 503s under gunicorn)."""
+    with "cannot adapt type 'IPv4Address'" (seen as 503s under gunicorn).
+    Fixed in psycopg 3.3.2; the project relies on that, not on a workaround."""
     import psycopg
-    from psycopg.adapt import PyFormat
 
-    for dump_format in PyFormat:
-        names = [key for key in psycopg.adapters._dumpers[dump_format] if isinstance(key, str)]
-        assert [name for name in names if not name.startswith("numpy.")] == []
+    release = tuple(int(part) for part in psycopg.__version__.split(".")[:3])
+    assert release >= (3, 3, 2)

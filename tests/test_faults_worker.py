@@ -31,8 +31,9 @@ from tests.processes import (
     redis_url_for_tests,
     wait_until,
 )
+from webhooks.canonical import canonical_json
 from webhooks.models import EventStatus, InboundEvent
-from webhooks.services import canonical_json, sweep
+from webhooks.outbox import sweep
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True)]
 

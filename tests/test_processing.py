@@ -13,7 +13,8 @@ from tests.inbox import stored
 from tests.processes import celery_broker, wait_until
 from tests.webhook_client import post
 from webhooks.models import EventStatus, InboundEvent
-from webhooks.services import events_due, process_inbound_event, requeue, retry_delay
+from webhooks.outbox import events_due, requeue
+from webhooks.processing import process_inbound_event, retry_delay
 from webhooks.tasks import process_inbound_event as process_task
 from webhooks.tasks import process_inbound_events as process_events_task
 

@@ -15,7 +15,7 @@ from tests.builders import closed_event
 from tests.inbox import stored
 from tests.processes import celery_broker
 from webhooks.models import EventSource, EventStatus, InboundEvent
-from webhooks.services import events_due
+from webhooks.outbox import events_due
 from webhooks.tasks import sweep_events
 
 pytestmark = pytest.mark.django_db

@@ -14,11 +14,10 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from admin_speed.changelist import LargeTableAdmin
+from conversations import services as archive
 
-from . import endpoints, services
+from . import endpoints, outbox
 from .models import EventStatus, InboundEvent, WebhookEndpoint
-
-KNOWN_EVENT_TYPES = ["ThreadCreatedEvent", "ThreadClosedEvent"]
 
 
 class WebhookEndpointForm(forms.ModelForm):
@@ -151,18 +150,19 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
 
 
 class EventTypeFilter(admin.SimpleListFilter):
-    """Closer's two types, and the rest: no DISTINCT over the whole inbox."""
+    """The archived types (Closer's names and their documented aliases), and
+    the rest: no DISTINCT over the whole inbox."""
 
     title = "event type"
     parameter_name = "type"
 
     def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
-        return [*((name, name) for name in KNOWN_EVENT_TYPES), ("other", "Other / none")]
+        return [*((name, name) for name in archive.KNOWN_EVENT_TYPES), ("other", "Other / none")]
 
     def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
         value = self.value()
         if value == "other":
-            return queryset.exclude(event_type__in=KNOWN_EVENT_TYPES)
+            return queryset.exclude(event_type__in=archive.KNOWN_EVENT_TYPES)
         return queryset.filter(event_type=value) if value else queryset
 
 
@@ -256,7 +256,7 @@ class InboundEventAdmin(LargeTableAdmin):
     def reprocess(self, request: HttpRequest, queryset: QuerySet[InboundEvent]) -> None:
         retryable = [EventStatus.FAILED, EventStatus.DEAD, EventStatus.REJECTED]
         event_ids = list(queryset.filter(status__in=retryable).values_list("pk", flat=True))
-        requeued = services.requeue(event_ids=event_ids)
+        requeued = outbox.requeue(event_ids=event_ids)
         skipped = queryset.count() - requeued
         self.message_user(request, f"{requeued} event(s) queued for processing.")
         if skipped:

@@ -1,4 +1,4 @@
-"""The canonical JSON a dedupe key is the SHA-256 of (DESIGN.md).
+"""The canonical JSON a dedupe key is the SHA-256 of (webhooks.dedupe).
 
 Defined as ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)`` in UTF-8 (lone surrogates passed through). Keys already

@@ -2,14 +2,16 @@
 
 What holds a customer's personal data, and what erasure does to it:
 
-- ``Customer`` (names, e-mail, phone, alias, widget key): deleted;
-- their ``Conversation`` rows (visitor context: pages, browser) and every
-  ``Message`` in them (transcripts, authors' e-mails and phones): deleted;
-- their ``ConversationEvent`` ledger rows (visitor context again): deleted;
-- every ``InboundEvent`` that carried their data (the raw body, the headers,
-  the sender's address, the error text): blanked and marked ``erased``. The
+- the archive (customer, conversations, messages, ledger rows): deleted by
+  ``conversations.services.erase_customer_rows``;
+- every ``InboundEvent`` that carried their data, from webhooks and from
+  the backfill (the raw body, the headers, the sender's address, the error
+  text): blanked and marked ``erased`` (``InboundEvent.blank_erased``). The
   row and its dedupe key stay, so a sender's retry of an erased event is
-  still recognised as a duplicate (200, nothing stored);
+  still recognised as a duplicate (200, nothing stored). Events are found by
+  the customer id the inbox filed them under (``customer_id_of``, the same
+  reading as the archive's) and, for bodies that could not be parsed, by
+  their id or e-mail appearing in the raw body;
 - a ``CustomerErasure`` row is written: the audit record (when, by whom,
   what was removed) and the tombstone. It names the customer only by a
   SHA-256 of their Closer id.
@@ -17,9 +19,9 @@ What holds a customer's personal data, and what erasure does to it:
 The customer cannot come back from the past: an event of theirs timestamped
 before the erasure that is processed later (a retry without ``webhook-id``
 whose body differs, a reprocess, a backfilled dump) is marked ``erased`` and
-not applied (``is_erased`` below, called by the processing service under a
-lock the erasure also takes). An event timestamped after the erasure is new
-data (the person came back to chat) and is archived as usual.
+not applied (``erased_among``, called by processing and the backfill under
+a lock the erasure also takes). An event timestamped after the erasure is
+new data (the person came back to chat) and is archived as usual.
 """
 
 import logging
@@ -33,8 +35,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields import BooleanField
 from django.utils import timezone
 
-from conversations.models import Conversation, ConversationEvent, Customer, Message
-from conversations.payloads import datetime_to_ms, storable
+from conversations import services as archive
 
 from .models import CustomerErasure, EventStatus, InboundEvent, customer_key
 
@@ -60,24 +61,26 @@ class ErasureResult:
 
 def erase_customer(*, identifier: str, erased_by: str = "") -> ErasureResult:
     """Erase the customer whose Closer id is ``identifier``, or every customer
-    whose e-mail is ``identifier`` (case-insensitive). Raise ``CustomerNotFound``
-    and change nothing when there is none."""
+    whose e-mail is ``identifier`` (case-insensitive); surrounding spaces are
+    ignored. Raise ``CustomerNotFound`` and change nothing when there is none."""
     identifier = identifier.strip()
-    customers = Customer.objects.filter(Q(closer_id=identifier) | Q(email__iexact=identifier))
-    # In customer-key order: the order in which workers take the same locks.
-    closer_ids = sorted(set(customers.values_list("closer_id", flat=True)), key=customer_key)
+    matching = archive.customers_matching(identifier)
+    emails = {customer.closer_id: customer.email for customer in matching}
     # Events received but not yet processed have no customer row yet.
     if (
-        not closer_ids
+        not matching
         and "@" not in identifier
         and InboundEvent.objects.filter(customer_closer_id=identifier).exists()
     ):
-        closer_ids = [identifier]
-    if not closer_ids:
+        emails = {identifier: ""}
+    if not emails:
         raise CustomerNotFound(f"no customer has the Closer id or e-mail {identifier!r}")
+    # In customer-key order: the order in which workers take the same locks.
+    closer_ids = sorted(emails, key=customer_key)
     with transaction.atomic():
         erasures = [
-            _erase_one(closer_id=closer_id, erased_by=erased_by) for closer_id in closer_ids
+            _erase_one(closer_id=closer_id, email=emails[closer_id], erased_by=erased_by)
+            for closer_id in closer_ids
         ]
     for erasure in erasures:
         audit_log.warning(
@@ -90,13 +93,11 @@ def erase_customer(*, identifier: str, erased_by: str = "") -> ErasureResult:
     return ErasureResult(erasures)
 
 
-def _erase_one(*, closer_id: str, erased_by: str) -> CustomerErasure:
+def _erase_one(*, closer_id: str, email: str, erased_by: str) -> CustomerErasure:
     key = customer_key(closer_id)
-    customer = Customer.objects.filter(closer_id=closer_id).first()
-    needles = [closer_id, *([customer.email] if customer is not None and customer.email else [])]
     # First the stored events: this waits for a worker applying one of them
     # (it holds the event's row lock) to commit.
-    blanked = _blank_inbound_events(closer_id, needles)
+    blanked = _blank_inbound_events(closer_id, [closer_id, *([email] if email else [])])
     # Then keep any other worker out until the tombstone is committed: a
     # worker takes this lock (shared) before it checks for the tombstone.
     # Same order as the workers (event row, then this lock): no deadlock.
@@ -104,16 +105,10 @@ def _erase_one(*, closer_id: str, erased_by: str) -> CustomerErasure:
     erasure, _ = CustomerErasure.objects.update_or_create(
         customer_key=key, defaults={"erased_at": timezone.now(), "erased_by": erased_by[:150]}
     )
-    counts = {"customers": 0, "conversations": 0, "messages": 0, "conversation_events": 0}
-    customer = Customer.objects.filter(closer_id=closer_id).first()
-    if customer is not None:
-        counts["messages"] = Message.objects.filter(conversation__customer=customer).count()
-        counts["conversations"] = Conversation.objects.filter(customer=customer).count()
-        counts["conversation_events"] = ConversationEvent.objects.filter(customer=customer).count()
-        customer.delete()  # cascades to conversations, messages and ledger rows
-        counts["customers"] = 1
-    counts["inbound_events"] = blanked
-    erasure.counts = counts
+    erasure.counts = {
+        **archive.erase_customer_rows(closer_id=closer_id),
+        "inbound_events": blanked,
+    }
     erasure.save(update_fields=["counts"])
     return erasure
 
@@ -127,15 +122,7 @@ def _blank_inbound_events(closer_id: str, needles: list[str]) -> int:
     for needle in needles:
         mentions |= Q(_raw_body_contains(needle.encode()))
     events = InboundEvent.objects.filter(Q(customer_closer_id=closer_id) | (unparsed & mentions))
-    return events.update(
-        status=EventStatus.ERASED,
-        raw_body=b"",
-        headers={},
-        remote_addr=None,
-        customer_closer_id="",
-        last_error="customer erased",
-        next_attempt_at=None,
-    )
+    return events.blank_erased()
 
 
 def _raw_body_contains(needle: bytes) -> RawSQL:
@@ -163,23 +150,15 @@ def _lock_customers(keys: list[str], *, shared: bool) -> None:
         )
 
 
-def is_erased(payload: Mapping[str, Any]) -> bool:
-    """True when ``payload`` is an event of an erased customer from before the
-    erasure. Call inside the transaction that would apply it."""
-    return bool(erased_among({0: payload}))
-
-
 def erased_among(payloads: Mapping[int, Any]) -> set[int]:
     """The keys of ``payloads`` that are events of erased customers from before
     their erasure. Takes the customers' locks (shared, in a stable order) so
     an erasure in progress is waited for; call inside the applying transaction."""
     keys: dict[int, str] = {}
     for ref, payload in payloads.items():
-        customer = payload.get("customer") if isinstance(payload, dict) else None
-        customer_id = customer.get("id") if isinstance(customer, dict) else None
-        if not isinstance(customer_id, bool) and isinstance(customer_id, str | int):
-            # The id exactly as the normaliser stores it.
-            keys[ref] = customer_key(storable(str(customer_id)).strip())
+        customer_id = archive.customer_id_of(payload)
+        if customer_id:
+            keys[ref] = customer_key(customer_id)
     if not keys:
         return set()
     _lock_customers(sorted(set(keys.values())), shared=True)
@@ -194,6 +173,6 @@ def erased_among(payloads: Mapping[int, Any]) -> set[int]:
             timestamp = payloads[ref].get("timestamp")
             if isinstance(timestamp, bool) or not isinstance(timestamp, int | float):
                 found.add(ref)  # no usable time: treat as from before, never resurrect
-            elif timestamp <= datetime_to_ms(erased_at[key]):
+            elif timestamp <= archive.datetime_to_ms(erased_at[key]):
                 found.add(ref)
     return found

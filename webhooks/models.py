@@ -6,6 +6,7 @@ outbox for processing: once it is committed, nothing can lose it.
 
 import hashlib
 import secrets
+from typing import Any
 
 from django.db import models
 from django.db.models import Q
@@ -86,6 +87,26 @@ class EventStatus(models.TextChoices):
     ERASED = "erased", "Erased (customer data removed)"
 
 
+# What erasure leaves of an inbound event: the row, its status and its dedupe
+# key (a sender's retry is still recognised and answered 200), nothing personal.
+ERASED_EVENT_VALUES: dict[str, Any] = {
+    "status": EventStatus.ERASED,
+    "raw_body": b"",
+    "headers": {},
+    "remote_addr": None,
+    "customer_closer_id": "",
+    "last_error": "customer erased",
+    "next_attempt_at": None,
+}
+
+
+class InboundEventQuerySet(models.QuerySet["InboundEvent"]):
+    def blank_erased(self, **also: Any) -> int:
+        """Blank these events as erased (``ERASED_EVENT_VALUES``, and the
+        fields in ``also``) in one UPDATE; return how many."""
+        return self.update(**ERASED_EVENT_VALUES, **also)
+
+
 class InboundEvent(models.Model):
     """One event as received: raw body, headers, and its processing state."""
 
@@ -117,6 +138,8 @@ class InboundEvent(models.Model):
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+
+    objects = InboundEventQuerySet.as_manager()
 
     class Meta:
         ordering = ["-received_at", "-id"]
@@ -152,6 +175,11 @@ class InboundEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.event_type or 'event'} #{self.pk} ({self.status})"
+
+    def blank_erased(self) -> None:
+        """Set ``ERASED_EVENT_VALUES`` on this instance (saved by the caller)."""
+        for name, value in ERASED_EVENT_VALUES.items():
+            setattr(self, name, value)
 
 
 def customer_key(closer_id: str) -> str:

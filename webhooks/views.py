@@ -8,8 +8,8 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from .receiving import Rejected, find_endpoint, receive_event
 from .request_headers import MetaHeaders
-from .services import Rejected, find_endpoint, receive_event
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +50,7 @@ def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
     except Rejected as rejected:
         return _error(rejected.status_code, rejected.reason)
     except DataError:
-        # A value the database refuses (the services make every value
+        # A value the database refuses (receiving makes every value
         # storable; this is the last line): the input's fault, not an outage,
         # so no 503 that would make the sender retry it forever.
         logger.exception("webhook body has a value the database refused")

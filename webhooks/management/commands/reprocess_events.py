@@ -6,7 +6,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 
 from webhooks.models import EventStatus, InboundEvent
-from webhooks.services import requeue
+from webhooks.outbox import requeue
 
 BATCH = 1000
 

@@ -3,7 +3,7 @@ from typing import Any
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from webhooks.services import sweep
+from webhooks.outbox import sweep
 
 
 class Command(BaseCommand):

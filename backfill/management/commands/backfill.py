@@ -21,8 +21,8 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
-from conversations.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
-from webhooks.backfill import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
+from backfill.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
+from backfill.services import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
 
 # Chosen by measurement (docs/benchmarks.md): 1000 events go about as
 # fast as 2000 since COPY and binary rows cut the per-row cost, and peak

@@ -3,7 +3,7 @@
 Each dumped event is recorded as an ``InboundEvent`` (source ``backfill``, no
 endpoint) under the same dedupe key a webhook delivery of the same body would
 get, so running a dump twice adds nothing the second time. The events a batch
-adds are applied by ``conversations.services.apply_events`` in the batch's
+adds are applied by the archive's ``apply_events`` in the batch's
 transaction: a batch lands whole or not at all.
 
 A record that cannot be archived never stops the run and never half-applies:
@@ -28,10 +28,10 @@ from django.utils import timezone
 
 from conversations import services as archive
 from conversations.bulk import stage_rows, use_copy
-
-from .erasure import erased_among
-from .models import EventSource, EventStatus, InboundEvent
-from .services import canonical_json, canonical_key
+from webhooks.canonical import canonical_json
+from webhooks.dedupe import canonical_key
+from webhooks.erasure import erased_among
+from webhooks.models import EventSource, EventStatus, InboundEvent
 
 logger = logging.getLogger(__name__)
 
@@ -85,7 +85,7 @@ def dumped_event(*, payload: Any, position: Any = None, raw: bytes | None = None
         "",
         prepared,
         event_type=archive.event_type_of(payload),
-        customer_closer_id=_customer_id(payload),
+        customer_closer_id=archive.customer_id_of(payload),
     )
 
 
@@ -252,13 +252,9 @@ def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
     erased = erased_among({i: c.payload for i, c in enumerate(fresh)})
     if erased:
         result.erased = len(erased)
-        InboundEvent.objects.filter(pk__in=[stored[fresh[i].dedupe_key] for i in erased]).update(
-            status=EventStatus.ERASED,
-            raw_body=b"",
-            headers={},
-            customer_closer_id="",
-            last_error="customer erased",
-        )
+        InboundEvent.objects.filter(
+            pk__in=[stored[fresh[i].dedupe_key] for i in erased]
+        ).blank_erased()
         fresh = [c for i, c in enumerate(fresh) if i not in erased]
     applied = archive.apply_events(
         [
@@ -374,9 +370,3 @@ def _already_stored(keys: list[str]) -> set[str]:
 
 def _raw_body(event: DumpedEvent) -> bytes:
     return event.raw if event.raw is not None else canonical_json(event.payload)
-
-
-def _customer_id(payload: dict[str, Any]) -> str:
-    customer = payload.get("customer")
-    value = customer.get("id") if isinstance(customer, dict) else None
-    return str(value)[:100] if isinstance(value, str | int) and not isinstance(value, bool) else ""

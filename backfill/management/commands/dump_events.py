@@ -11,7 +11,7 @@ from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandParser, OutputWrapper
 
-from conversations.closer_events import closer_events
+from conversations.services import closer_events
 
 
 class Command(BaseCommand):
