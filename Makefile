@@ -36,10 +36,12 @@ test: dev-venv
 fuzz: dev-venv
 	DATABASE_URL=$(TEST_DATABASE_URL) FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/test_fuzz_receive.py -k hostile -p no:logging
 
+## ruff (lint and format), mypy, and the import contracts in pyproject.toml.
 lint: dev-venv
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy .
+	$(BIN)/lint-imports --no-cache
 
 format: dev-venv
 	$(BIN)/ruff format .
