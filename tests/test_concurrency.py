@@ -33,6 +33,8 @@ def run_in_threads(batches: list[list[dict]]) -> None:
         thread.start()
     for thread in threads:
         thread.join(timeout=60)
+    # A thread still running after a minute is a deadlock or a lost wake-up.
+    assert not [thread for thread in threads if thread.is_alive()], "a worker never finished"
     assert not errors, errors
 
 
