@@ -34,7 +34,7 @@ test: dev-venv
 
 ## The hostile-input fuzz test at 10,000 examples per property (docs/reliability.md).
 fuzz: dev-venv
-	DATABASE_URL=$(TEST_DATABASE_URL) FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/test_fuzz_receive.py -k hostile -p no:logging
+	DATABASE_URL=$(TEST_DATABASE_URL) FUZZ_EXAMPLES=10000 $(BIN)/pytest tests/webhooks/test_fuzz_receive.py -k hostile -p no:logging
 
 ## ruff (lint and format), mypy, and the import contracts in pyproject.toml.
 lint: dev-venv

@@ -16,7 +16,7 @@ from webhooks.models import InboundEvent
 
 pytestmark = pytest.mark.django_db
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture

@@ -12,7 +12,7 @@ from django.urls import reverse
 from django.utils.text import Truncator
 
 from admin_speed.paginators import LargeTablePaginator
-from conversations.admin import short_preview
+from conversations.admin_display import short_preview
 from conversations.models import Conversation
 from tests.search_archive import BOB, BOT, ZOFIA, archive_conversation, archive_jon_snow
 

@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 
 from conversations.payloads import InvalidEvent, UnknownEventType, check_event, parse_event
 from tests.builders import closed_event, created_event
-from tests.test_fuzz_receive import json_values, mutated_events
+from tests.strategies import json_values, mutated_events
 
 
 def outcome(check: Any, payload: Any) -> tuple[type, str] | None:

@@ -1,7 +1,7 @@
 """canonical_json writes the definition's bytes (the dedupe key is the
-SHA-256 of them, webhooks/dedupe.py), whichever encoder writes them. tests/test_dedupe_key.py
-checks the same over fuzzed payloads; these are the cases where orjson and
-the standard library write differently."""
+SHA-256 of them, webhooks/dedupe.py), whichever encoder writes them.
+test_dedupe_key.py checks the same over fuzzed payloads; these are the
+cases where orjson and the standard library write differently."""
 
 import json
 import math
@@ -13,7 +13,7 @@ from hypothesis import HealthCheck, given, reject, settings
 from hypothesis import strategies as st
 
 from tests.builders import closed_event
-from tests.test_fuzz_receive import bodies, encode, json_values, mutated_events
+from tests.strategies import bodies, encode, json_values, mutated_events
 from webhooks.bodies import InvalidBody, holds_no_infinity, parse_body
 from webhooks.canonical import canonical_json
 

@@ -9,7 +9,7 @@ from typing import Any
 
 from hypothesis import HealthCheck, given, settings
 
-from tests.test_fuzz_receive import json_values, mutated_events
+from tests.strategies import json_values, mutated_events
 from webhooks.dedupe import dedupe_key_for
 
 
