@@ -5,27 +5,35 @@ every model is view-only here. Search goes through
 ``selectors.search_conversations``, the same function the REST API calls.
 """
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin
-from django.db.models import Model, QuerySet
+from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.urls import reverse
-from django.utils import timezone
-from django.utils.html import format_html, format_html_join
+from django.utils.html import format_html
 from django.utils.http import urlencode
-from django.utils.text import Truncator
 
 from admin_speed.changelist import LargeTableAdmin
 
 from . import selectors
+from .admin_display import (
+    admin_link,
+    archive_time,
+    attachment,
+    author_label,
+    conversation_table,
+    conversations_url,
+    inbound_event_url,
+    short_preview,
+    side_of,
+)
 from .admin_filters import AdviserFilter, AdviserKindFilter, ClosedTypeFilter, CustomerFilter
 from .exports import stream_conversations_ndjson, stream_messages_csv
-from .models import Adviser, Conversation, ConversationEvent, Customer, MessageRole
+from .models import Adviser, Conversation, ConversationEvent, Customer
 
 
 class ArchiveAdmin(LargeTableAdmin):
@@ -39,62 +47,6 @@ class ArchiveAdmin(LargeTableAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
-
-
-def admin_link(obj: Model | None, label: str | None = None) -> str:
-    if obj is None:
-        return "-"
-    meta = obj._meta
-    url = reverse(f"admin:{meta.app_label}_{meta.model_name}_change", args=[obj.pk])
-    return format_html('<a href="{}">{}</a>', url, label or str(obj))
-
-
-def archive_time(value: datetime | None) -> str | None:
-    """A time as the archive's pages show it: "2026-11-28 14:05", in the
-    current time zone, like the transcript's "Y-m-d H:i:s". Fixed width, so a
-    column of them reads and compares at a glance, and about forty times
-    cheaper than Django's localized "Nov. 28, 2026, 2:05 p.m." (which costs a
-    changelist of fifty rows some 10 ms of CPU)."""
-    if value is None:
-        return None
-    return timezone.localtime(value).strftime("%Y-%m-%d %H:%M")
-
-
-def short_preview(text: str, limit: int = 80) -> str:
-    """``Truncator(text).chars(limit)``, without its per-character walk when
-    the text is short enough already (as most first messages are)."""
-    if len(text) <= limit:
-        return unicodedata.normalize("NFC", text)  # as Truncator returns it
-    return Truncator(text).chars(limit)
-
-
-def conversations_url(**filters: Any) -> str:
-    """The conversation changelist, filtered (by the autocomplete filters' parameters)."""
-    return reverse("admin:conversations_conversation_changelist") + "?" + urlencode(filters)
-
-
-def conversation_table(conversations: list[Conversation], all_url: str) -> str:
-    rows = format_html_join(
-        "",
-        "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-        (
-            (
-                admin_link(c, f"#{c.pk}"),
-                archive_time(c.opened_at),
-                c.get_status_display(),
-                c.message_count,
-                short_preview(c.preview),
-            )
-            for c in conversations
-        ),
-    )
-    return format_html(
-        "<table><thead><tr><th>Conversation</th><th>Opened</th><th>Status</th>"
-        "<th>Messages</th><th>Preview</th></tr></thead><tbody>{}</tbody></table>"
-        '<p><a href="{}">All conversations &rsaquo;</a></p>',
-        rows,
-        all_url,
-    )
 
 
 @admin.register(Customer)
@@ -371,34 +323,6 @@ class ConversationAdmin(ArchiveAdmin):
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> StreamingHttpResponse:
         return attachment(stream_messages_csv(queryset), "text/csv; charset=utf-8", "messages.csv")
-
-
-def attachment(chunks: Any, content_type: str, filename: str) -> StreamingHttpResponse:
-    response = StreamingHttpResponse(chunks, content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{filename}"'
-    return response
-
-
-def side_of(role: str) -> str:
-    if role == MessageRole.CUSTOMER:
-        return "customer"
-    if role == MessageRole.ADVISER:
-        return "adviser"
-    return "other"
-
-
-def author_label(message: Any, customer: Customer, adviser: Adviser | None) -> str:
-    if message.author_role == MessageRole.CUSTOMER:
-        return str(customer)
-    if adviser is not None and message.author_closer_id == adviser.closer_id:
-        return str(adviser)
-    who = message.author_email or message.author_closer_id or "unknown"
-    return f"{who} ({message.author_role.lower()})"
-
-
-def inbound_event_url(event: ConversationEvent) -> str:
-    # By URL name: the archive does not import the webhooks app.
-    return reverse("admin:webhooks_inboundevent_change", args=[event.inbound_event_id])
 
 
 @admin.register(ConversationEvent)
