@@ -1,4 +1,4 @@
-"""Replaces Django's ChangeList result list and action checkbox; tests/test_admin_rows.py pins both.
+"""Replaces ChangeList's result list and action checkbox; tests/admin_speed/test_admin_rows.py.
 
 ``LargeTableAdmin`` is a ``ModelAdmin`` for tables too large to count on
 every page view: it pages with ``LargeTablePaginator``, loads only the

@@ -1,4 +1,4 @@
-"""Replaces Django's `Paginator` count; tests/test_admin_conversations.py pins pages to Django's.
+"""Replaces `Paginator.count`; pinned by tests/conversations/test_admin_conversations.py.
 
 A changelist page counts its rows without ``COUNT(*)`` over the whole table,
 and a search runs once per page view, not once to count and again for the

@@ -1,4 +1,4 @@
-"""Replaces Django's `items_for_result`; tests/test_admin_rows.py pins it to Django's HTML.
+"""Replaces `items_for_result`; tests/admin_speed/test_admin_rows.py pins it to Django's HTML.
 
 Django works out, for every cell of every row, what the column is, its
 classes and empty value, and for the link column reverses the change URL

@@ -188,25 +188,14 @@ def _apply_resiliently(candidates: list[DumpedEvent], result: BackfillResult) ->
 
 
 def _tune_backfill_transaction(size: int) -> None:
-    """A setting for this batch's transaction only (SET LOCAL), on PostgreSQL.
+    """Settings for this batch's transaction only (SET LOCAL), on PostgreSQL.
 
-    synchronous_commit = off: COMMIT returns before its WAL is flushed
-    (within wal_writer_delay, 200 ms by default). It cannot corrupt or
-    half-apply anything: a crash of the server can only lose the last batches
-    whose commit had been acknowledged, whole, and their events are then not
-    in the inbox either, so running the same backfill again re-adds exactly
-    them (the dedupe key makes every earlier event a duplicate). Webhooks
-    keep the default: Closer is told 202 only for what is on disk.
-
-    default_toast_compression = lz4, where the server has it: the raw
-    bodies (hundreds of megabytes per million messages) are compressed as
-    they are staged, with lz4 instead of pglz, about half the server's CPU
-    for them (docs/benchmarks.md), and move into the inbox as they are.
-    Every value records its own method, so reading them needs nothing.
-
-    (A larger gin_pending_list_limit for the messages' full-text index was
-    measured too, docs/benchmarks.md: no gain beyond the noise, and the
-    admin's searches read the pending list, so it is left alone.)
+    synchronous_commit = off: a server crash can lose only whole, recent
+    batches, inbox rows included, so running the same backfill again re-adds
+    exactly them (webhooks keep the default: 202 means on disk).
+    default_toast_compression = lz4 where the server has it: the raw bodies
+    cost half the CPU to compress (docs/benchmarks.md, Backfill); each value
+    records its own method, so reading needs nothing.
     """
     if connection.vendor != "postgresql" or not use_copy(size):
         return

@@ -292,7 +292,7 @@ LOGGING = {
 
 # --- Production security (see README "Production" and docs/reliability.md) -----
 # PRODUCTION=1 turns all of these on; `manage.py check --deploy` then reports
-# no warnings (tests/test_security.py runs it). Each can be overridden, e.g.
+# no warnings (tests/closerarchive/test_security.py runs it). Each can be overridden, e.g.
 # SECURE_SSL_REDIRECT=0 when the proxy already redirects HTTP to HTTPS.
 SESSION_COOKIE_SECURE = env_bool("SECURE_COOKIES", PRODUCTION)
 CSRF_COOKIE_SECURE = SESSION_COOKIE_SECURE

@@ -1,4 +1,6 @@
-"""Bulk writes on PostgreSQL by COPY into a staging table.
+"""Replaces ``bulk_create`` on large PostgreSQL batches with COPY into a staging table.
+
+tests/backfill/test_backfill.py (the COPY and ORM test) pins both to the same archive.
 
 Django's ``bulk_create`` binds every value as a parameter; with psycopg's
 client-side binding that quoting runs in Python and, at backfill volumes,

@@ -101,7 +101,7 @@ def message_fingerprint(author_closer_id: str, author_role: str, sent_ms: int, t
     """SHA-256 of (author id, role, timestamp, text), each followed by NUL.
 
     One join and one hash call: the same digest as feeding the four parts
-    and their NULs one by one (tests/test_normaliser.py pins it).
+    and their NULs one by one (tests/conversations/test_normaliser.py pins it).
     """
     joined = f"{author_closer_id}\x00{author_role}\x00{sent_ms}\x00{text}\x00"
     return hashlib.sha256(joined.encode("utf-8", "surrogatepass")).hexdigest()
@@ -200,7 +200,7 @@ def check_event(payload: Any) -> None:
     webhook, so it runs only the checks that can fail, in ``parse_event``'s
     order: no message fingerprints, no text clean-up, no error locations
     formatted unless there is an error. Its agreement with ``parse_event``
-    is a property test (tests/test_check_event.py); a new check in one belongs
+    is a property test (tests/conversations/test_check_event.py); a new check in one belongs
     in the other.
     """
     if not isinstance(payload, dict):
@@ -237,7 +237,7 @@ def _event_kind(event_type: Any) -> str:
     """ "created" or "closed"; raise for a missing, malformed or unknown type."""
     if event_type is not None and not isinstance(event_type, str):
         # A list or object here made the set lookups below raise TypeError
-        # (a 500 found by tests/test_fuzz_receive.py).
+        # (a 500 found by tests/webhooks/test_fuzz_receive.py).
         raise InvalidEvent(f"eventType must be a string, not {type(event_type).__name__}")
     kind = _KIND_OF_EVENT_TYPE.get(event_type) if event_type is not None else None
     if kind is not None:
@@ -258,7 +258,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 def storable(text: str) -> str:
     """``text`` as PostgreSQL can store it: text and jsonb refuse NUL, and a
     lone surrogate (valid in JSON's \\u escapes) cannot be encoded as UTF-8.
-    Both made processing fail (found by tests/test_fuzz_receive.py)."""
+    Both made processing fail (found by tests/webhooks/test_fuzz_receive.py)."""
     if "\x00" in text:
         text = text.replace("\x00", "")
     if text.isascii() or not _LONE_SURROGATE.search(text):

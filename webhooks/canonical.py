@@ -1,10 +1,11 @@
-"""The canonical JSON a dedupe key is the SHA-256 of (webhooks.dedupe).
+"""Replaces the definition's ``json.dumps`` with orjson where the bytes agree.
 
-Defined as ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
+The canonical JSON a dedupe key is the SHA-256 of (webhooks.dedupe) is
+defined as ``json.dumps(payload, sort_keys=True, separators=(",", ":"),
 ensure_ascii=False)`` in UTF-8 (lone surrogates passed through). Keys already
 stored were made so: any faster way must give the same bytes for every
-payload (tests/test_dedupe_key.py and tests/test_canonical_json.py hold it to
-the definition).
+payload (tests/webhooks/test_dedupe_key.py and test_canonical_json.py hold
+it to the definition).
 """
 
 import json

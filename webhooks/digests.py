@@ -1,4 +1,6 @@
-"""SHA-256 and HMAC-SHA256 of a webhook body without letting go of the GIL.
+"""Replaces hashlib.sha256/hmac.new on bodies; tests/webhooks/test_digests.py pins them.
+
+SHA-256 and HMAC-SHA256 of a webhook body without letting go of the GIL.
 
 hashlib releases the GIL to hash 2,048 bytes or more at once. For a 2.7 KB
 body that is about 2 µs of hashing, and under gunicorn's threads the release

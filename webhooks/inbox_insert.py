@@ -1,6 +1,6 @@
 """Replaces ``InboundEvent(...).save()`` on the receive path with one prepared INSERT.
 
-tests/test_receive_statement.py pins it to the ORM's row. Building the
+tests/webhooks/test_receive_statement.py pins it to the ORM's row. Building the
 instance and preparing each field through the ORM cost more CPU than the
 statement itself, a duplicate raised IntegrityError inside a savepoint, and
 Django's client-side binding inlined the body as a hex literal that

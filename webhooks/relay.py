@@ -1,8 +1,8 @@
-"""Publishing processing tasks off the request path, several events per task.
+"""Replaces a task publish per webhook on the request thread; tests/webhooks/test_relay.py.
 
 The receive view's job ends when the event row is committed (the inbox is
 the outbox). Publishing a task per event on the request thread cost about a
-third of the view's time (docs/benchmarks.md); instead, each web process
+third of the view's time (docs/benchmarks.md, Ingest); instead, each web process
 hands event ids to this relay, whose one background thread sends them in
 batches of up to ``EVENT_BATCH_SIZE`` ids per task. If the broker refuses a
 batch, or the process dies with ids still queued here, those events stay

@@ -1,4 +1,6 @@
-"""A request's headers, read from ``request.META`` one name at a time."""
+"""Replaces ``request.headers``; tests/webhooks/test_request_headers.py pins it.
+
+A request's headers, read from ``request.META`` one name at a time."""
 
 from collections.abc import Iterator, Mapping
 from functools import lru_cache
@@ -14,7 +16,7 @@ class MetaHeaders(Mapping[str, str]):
     fills a dict on first use: some 25 keys under gunicorn, for the half dozen
     headers the receive view reads, on every webhook (about 30 µs a request,
     docs/benchmarks.md "Ingest"). This looks each name up in META instead.
-    Iterating gives the same names as ``HttpHeaders`` (tests/test_request_headers.py).
+    Iterating gives the same names as ``HttpHeaders`` (tests/webhooks/test_request_headers.py).
     """
 
     def __init__(self, meta: Mapping[str, Any]) -> None:

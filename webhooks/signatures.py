@@ -27,7 +27,7 @@ def verify_hmac_sha256(*, body: bytes, header_value: str | None, secrets: Iterab
         expected = hmac_sha256(secret.encode(), body).hexdigest()
         # No early exit: every configured secret is compared. Bytes, because
         # compare_digest refuses str with non-ASCII characters (a 500 found
-        # by tests/test_fuzz_receive.py).
+        # by tests/webhooks/test_fuzz_receive.py).
         matched |= hmac.compare_digest(expected.encode(), received.encode("utf-8", "surrogatepass"))
     if not matched:
         raise SignatureError("signature does not match")

@@ -1,15 +1,15 @@
 """Replaces Django's `result_list`, `date_hierarchy` and nav sidebar; each tag below names its test.
 
 - ``{% archive_result_list cl %}``: Django's ``{% result_list %}`` with the
-  rows of ``admin_speed.rows``. tests/test_admin_rows.py pins it to Django's.
+  rows of ``admin_speed.rows``. tests/admin_speed/test_admin_rows.py pins it to Django's.
 - ``{% calendar_date_hierarchy cl %}``: a date hierarchy that reads no rows.
   Django's runs the changelist query twice more per page (MIN/MAX, then a
   DISTINCT over the dates of every matching row); this one offers every
   date between the first and last of ``cl.model_admin.date_hierarchy_range()``,
-  rows or not. tests/test_admin_rows.py pins it to Django's: each choice
+  rows or not. tests/admin_speed/test_admin_rows.py pins it to Django's: each choice
   Django offers, with its link and title, and the same page for one day.
 - ``{% nav_sidebar_cache_key %}``: the key under which admin/base_site.html
-  caches Django's navigation sidebar. tests/test_admin_nav_sidebar.py pins
+  caches Django's navigation sidebar. tests/admin_speed/test_admin_nav_sidebar.py pins
   the cached sidebar to the one Django renders.
 """
 

@@ -148,11 +148,7 @@ def _read_ahead(sources: list[str], size: int) -> Iterator[_Batch]:
     Reading, decoding and hashing the next batch then overlaps the database
     work on this one (the thread waiting on PostgreSQL releases the GIL).
     One batch ahead and no more, so memory stays flat whatever the dump.
-
-    A forked reading process (which would also overlap the Python work) was
-    measured and not kept: on two cores PostgreSQL needs one of them during
-    a backfill, and pickling batches between processes cost more CPU than
-    the overlap saved; slower and 60 % more memory (docs/benchmarks.md).
+    (A forked reader was slower: docs/benchmarks.md, Backfill.)
     """
     handoff: queue.Queue[_Batch | BaseException | None] = queue.Queue(maxsize=1)
     stop = threading.Event()
@@ -193,9 +189,9 @@ def _collecting_garbage_between_batches() -> Iterator[None]:
     """Collect garbage between batches instead of during them.
 
     A batch is hundreds of thousands of live objects; the automatic collector
-    would rescan them again and again while they are built (measured: half of
-    the run's CPU). A batch leaves only a few hundred objects in cycles, so
-    collecting every few batches keeps memory flat at a fraction of the cost.
+    would rescan them again and again while they are built. A batch leaves
+    only a few hundred objects in cycles, so collecting every few batches
+    keeps memory flat at a fraction of the cost.
     """
     gc.collect()
     gc.freeze()  # Django's own long-lived objects: never rescanned
