@@ -8,7 +8,13 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conversations.payloads import InvalidEvent, UnknownEventType, check_event, parse_event
+from conversations.payloads import (
+    InvalidEvent,
+    UnknownEventType,
+    check_event,
+    customer_id_of,
+    parse_event,
+)
 from tests.builders import closed_event, created_event
 from tests.strategies import json_values, mutated_events
 
@@ -76,3 +82,33 @@ def test_each_check_gives_the_same_answer(payload):
 @given(payload=st.one_of(mutated_events(), json_values))
 def test_any_payload_gets_the_same_answer(payload):
     assert outcome(check_event, payload) == outcome(parse_event, payload)
+
+
+# --- The customer id: one reading for the archive, the inbox and erasure ------------
+
+
+@pytest.mark.parametrize(
+    ("customer_id", "read_as"),
+    [
+        ("abc", "abc"),
+        (" abc ", "abc"),
+        ("\tabc\n", "abc"),
+        (12345, "12345"),
+        (True, ""),
+        (None, ""),
+        ("   ", ""),
+        ("x" * 101, ""),
+        ({"id": "abc"}, ""),
+    ],
+)
+def test_customer_id_of_reads_the_id_as_the_normaliser_keys_it(customer_id, read_as):
+    payload = {"eventType": "ThreadCreatedEvent", "timestamp": 1, "customer": {"id": customer_id}}
+
+    assert customer_id_of(payload) == read_as
+    if read_as:
+        assert parse_event(payload).customer.closer_id == read_as
+
+
+def test_customer_id_of_a_payload_without_a_customer_is_empty():
+    assert customer_id_of({"eventType": "ThreadCreatedEvent"}) == ""
+    assert customer_id_of(["not", "an", "object"]) == ""

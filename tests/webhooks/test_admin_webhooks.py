@@ -146,6 +146,7 @@ def test_rotating_secrets_of_an_unsigned_endpoint_adds_none(admin_client, make_e
     [
         ({"status__exact": "failed"}, {"failed"}),
         ({"type": "ThreadCreatedEvent"}, {"created"}),
+        ({"type": "conversation.closed"}, {"alias"}),
         ({"type": "other"}, {"unknown"}),
         ({"source__exact": "backfill"}, {"backfill"}),
     ],
@@ -156,10 +157,26 @@ def test_inbound_event_filter(admin_client, params, expected):
         "failed": inbound(status=EventStatus.FAILED),
         "created": inbound(event_type="ThreadCreatedEvent"),
         "unknown": inbound(event_type="SomethingNewEvent", status=EventStatus.SKIPPED),
+        "alias": inbound(event_type="conversation.closed"),
         "backfill": inbound(source=EventSource.BACKFILL),
     }
     response = admin_client.get(EVENTS, params)
     assert listed(response) == {events[name].pk for name in expected}
+
+
+def test_the_event_type_filter_offers_every_archived_type_and_its_alias(admin_client):
+    response = admin_client.get(EVENTS)
+
+    changelist = response.context["cl"]
+    event_type = next(spec for spec in changelist.filter_specs if spec.title == "event type")
+    choices = {choice["display"] for choice in event_type.choices(changelist)}
+    for name in (
+        "ThreadCreatedEvent",
+        "ThreadClosedEvent",
+        "conversation.created",
+        "conversation.closed",
+    ):
+        assert name in choices
 
 
 def test_inbound_events_filter_by_endpoint(admin_client, make_endpoint):

@@ -32,6 +32,17 @@ def test_a_new_event_is_accepted_with_202_and_stored(client, token, created_exam
     assert event.dedupe_key.startswith("sha256:")
 
 
+def test_the_inbox_files_an_event_under_the_customer_id_the_archive_keeps(
+    client, token, created_example, django_capture_on_commit_callbacks
+):
+    created_example["customer"]["id"] = "  padded-id  "
+    with django_capture_on_commit_callbacks(execute=True):
+        post(client, token, created_example)
+
+    assert InboundEvent.objects.get().customer_closer_id == "padded-id"
+    assert Conversation.objects.get().customer.closer_id == "padded-id"
+
+
 def test_the_raw_body_is_kept_byte_for_byte(client, token):
     body = fixture_bytes("conversation.created.json")
     post(client, token, body)
