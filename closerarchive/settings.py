@@ -313,9 +313,7 @@ AXES_FAILURE_LIMIT = env_int("AXES_FAILURE_LIMIT", 5, minimum=1)
 AXES_COOLOFF_TIME = timedelta(minutes=env_int("AXES_COOLOFF_MINUTES", 15, minimum=1))
 AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
 AXES_RESET_ON_SUCCESS = True
-# The address is REMOTE_ADDR (django-ipware is not installed): behind a proxy
-# every client shares the proxy's address, so a lockout then holds a username
-# for everyone, which is still what stops brute force on one account.
+# The client's address: see "Client address behind proxies" below.
 
 # --- Database connections (issue 15) ------------------------------------------
 # A new PostgreSQL connection per request costs more than the webhook itself
@@ -331,3 +329,29 @@ DATABASES["default"]["CONN_MAX_AGE"] = conn_max_age
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool(
     "DATABASE_CONN_HEALTH_CHECKS", conn_max_age > 0
 )
+
+# --- Client address behind proxies (issue 15) ---------------------------------
+# django-axes locks a username+address pair out; behind a reverse proxy every
+# request comes from the proxy's address, so the address must be read from
+# X-Forwarded-For (through django-ipware). TRUSTED_PROXY_COUNT is how many
+# proxies append to X-Forwarded-For in front of Django (nginx's
+# $proxy_add_x_forwarded_for, a load balancer): the client is the entry that
+# many places from the right, the address the outermost proxy saw. Entries
+# further left were sent by the client and are ignored. 0 (the default):
+# REMOTE_ADDR, for a Django that clients reach directly. Too high a count
+# lets a client choose its address (a fresh lockout count per forged
+# address); too low a count gives every client the address of a proxy.
+TRUSTED_PROXY_COUNT = env_int("TRUSTED_PROXY_COUNT", 0)
+if TRUSTED_PROXY_COUNT:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("HTTP_X_FORWARDED_FOR",)
+    # ipware counts the proxies listed in the header, after the client: the
+    # proxy nearest Django is REMOTE_ADDR, not in the header.
+    AXES_IPWARE_PROXY_COUNT = TRUSTED_PROXY_COUNT - 1
+    AXES_IPWARE_PROXY_ORDER = "left-most"
+    # Not strict: a header the client started with entries of its own still
+    # gives the entry our proxies appended, instead of no address at all.
+    IPWARE_STRICT = False
+else:
+    AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
+# No "AXES: BEGIN version ..." banner on every manage.py command.
+AXES_VERBOSE = False
