@@ -71,15 +71,23 @@ def _insert_cursor(db: BaseDatabaseWrapper) -> Iterator[CursorWrapper]:
     cursor is kept for the thread's next webhook on the same connection (a
     new one looks up a dumper per value again), wrapped in Django's cursor
     wrapper for the same error translation and query logging as any query.
+
+    Like ``db.cursor()``, it runs Django's health check first
+    (``CONN_HEALTH_CHECKS``: a ``SELECT 1`` at most once per request, and
+    only on a connection kept from an earlier one): a connection that
+    PostgreSQL dropped while the process was idle (a restart, a failover) is
+    replaced before the INSERT instead of failing it with a 503.
     """
     if ServerBindingCursor is None or db.vendor != "postgresql":
         with db.cursor() as cursor:
             yield cursor
         return
+    db.close_if_health_check_failed()
     db.ensure_connection()
     db.validate_thread_sharing()
     raw = getattr(_insert_cursors, "cursor", None)
     if raw is None or raw.closed or raw.connection is not db.connection:
+        # First use, or a new connection: a cursor of the old one is dropped.
         with db.wrap_database_errors:
             raw = _insert_cursors.cursor = ServerBindingCursor(db.connection)
     make = db.make_debug_cursor if db.queries_logged else db.make_cursor

@@ -5,6 +5,7 @@ import secrets
 from pathlib import Path
 from typing import Any
 
+from axes.utils import reset as reset_login_failures
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
@@ -33,6 +34,8 @@ class Command(BaseCommand):
         user.is_staff = user.is_superuser = True
         user.set_password(password)
         user.save()
+        # The new password must work at once, even after a lockout (django-axes).
+        reset_login_failures(username=user.get_username())
 
         endpoint = WebhookEndpoint.objects.filter(name="demo").first() or WebhookEndpoint(
             name="demo"
