@@ -11,7 +11,7 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
-from .env import env_bool, env_int, env_list, env_str
+from .env import env_bool, env_choice, env_float, env_int, env_list, env_str
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -271,15 +271,25 @@ CACHES = {
 # runserver logs every request line): every record goes through the console
 # handler, whose filter replaces the token with "<redacted>". Django's own
 # handlers (console when DEBUG, mail_admins) are replaced by this one.
+# Celery workers and beat use this configuration too (closerarchive/celery.py).
+# LOG_FORMAT=json: one JSON object per line (closerarchive/logformat.py); the
+# filter runs before either formatter.
+LOG_FORMAT = env_choice("LOG_FORMAT", "plain", ("plain", "json"))
+LOG_LEVEL = env_choice(
+    "LOG_LEVEL", "info", ("debug", "info", "warning", "error", "critical")
+).upper()
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "filters": {"redact_secrets": {"()": "closerarchive.redaction.RedactSecretsFilter"}},
-    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "formatters": {
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+        "json": {"()": "closerarchive.logformat.JsonLineFormatter"},
+    },
     "handlers": {
         "console": {
             "class": "logging.StreamHandler",
-            "formatter": "plain",
+            "formatter": LOG_FORMAT,
             "filters": ["redact_secrets"],
         }
     },
@@ -287,7 +297,7 @@ LOGGING = {
         "django": {"handlers": [], "level": "INFO", "propagate": True},
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
     },
-    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "root": {"handlers": ["console"], "level": LOG_LEVEL},
 }
 
 # --- Production security (see README "Production" and docs/reliability.md) -----
@@ -355,3 +365,19 @@ else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 # No "AXES: BEGIN version ..." banner on every manage.py command.
 AXES_VERBOSE = False
+
+# --- Errors: Sentry (issue 15) --------------------------------------------------
+# Off unless SENTRY_DSN is set; closerarchive/sentry.py says what is sent (no
+# personal data, webhook tokens redacted). The sample rate is checked even
+# without a DSN, so a typo shows before the day it is needed.
+SENTRY_DSN = env_str("SENTRY_DSN", "").strip()
+SENTRY_ENVIRONMENT = env_str("SENTRY_ENVIRONMENT", "").strip()
+SENTRY_TRACES_SAMPLE_RATE = env_float("SENTRY_TRACES_SAMPLE_RATE", 0.0, minimum=0.0, maximum=1.0)
+if SENTRY_DSN:
+    from .sentry import init_sentry
+
+    init_sentry(
+        SENTRY_DSN,
+        environment=SENTRY_ENVIRONMENT or None,
+        traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
+    )

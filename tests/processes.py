@@ -57,11 +57,12 @@ def celery_broker(url: str, *, flush: bool = True) -> Iterator[None]:
 
 @contextmanager
 def celery_worker(
-    broker_url: str, *extra_args: str, log_path: Path | None = None
+    broker_url: str, *extra_args: str, log_path: Path | None = None, quiet: bool = False
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``celery worker`` against the test database; stop it afterwards.
 
-    ``log_path``: where its output goes (discarded by default).
+    ``log_path``: where its output goes (discarded by default). ``quiet``:
+    no start-up banner, so the output holds only log lines.
     """
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     env = {
@@ -77,6 +78,7 @@ def celery_worker(
             "celery",
             "-A",
             "closerarchive",
+            *(["--quiet"] if quiet else []),
             "worker",
             "--loglevel=INFO",
             "--concurrency=1",
