@@ -316,3 +316,21 @@ AXES_RESET_ON_SUCCESS = True
 # The address is REMOTE_ADDR (django-ipware is not installed): behind a proxy
 # every client shares the proxy's address, so a lockout then holds a username
 # for everyone, which is still what stops brute force on one account.
+
+# --- Metrics (issue 15) -------------------------------------------------------
+# GET /metrics (closerarchive/metrics.py). With METRICS_TOKEN set, scrapers
+# send "Authorization: Bearer <token>"; without it only loopback clients may
+# read the metrics.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+# prometheus_client's multiprocess mode (several gunicorn workers, Celery
+# worker processes): it reads this variable itself, at import; a directory
+# that does not exist would fail only at the first metric update.
+if (_multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR", "")) and not Path(
+    _multiproc_dir
+).is_dir():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={_multiproc_dir!r} is not a directory (create it, empty)"
+    )
+# Prometheus scrapes the app server directly, over plain HTTP: no redirect
+# to HTTPS for /metrics, even with SECURE_SSL_REDIRECT on.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
