@@ -417,6 +417,13 @@ def test_without_a_metrics_token_a_request_forwarded_by_a_local_proxy_gets_403(c
     assert response.status_code == 403
 
 
+def test_metrics_are_not_redirected_to_https_for_a_scraper_on_the_app_port(client, settings):
+    settings.SECURE_SSL_REDIRECT = True
+
+    assert client.get("/admin/").status_code == 301  # the redirect is on
+    assert client.get("/metrics").status_code == 200
+
+
 def test_metrics_are_read_only(client):
     assert client.post("/metrics").status_code == 405
 
