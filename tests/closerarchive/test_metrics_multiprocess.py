@@ -69,6 +69,7 @@ def count_in_a_process(times: int) -> None:
     )
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_the_view_sums_the_counts_of_every_process(client, multiproc_dir):
     count_in_a_process(2)
@@ -80,6 +81,7 @@ def test_the_view_sums_the_counts_of_every_process(client, multiproc_dir):
     assert len(list(multiproc_dir.glob("counter_*.db"))) >= 2  # one file per process
 
 
+@pytest.mark.slow
 @pytest.mark.django_db
 def test_in_multiprocess_mode_the_oldest_waiting_gauge_is_given_once(client, multiproc_dir):
     count_in_a_process(1)
@@ -87,6 +89,7 @@ def test_in_multiprocess_mode_the_oldest_waiting_gauge_is_given_once(client, mul
     assert samples(scrape(client), OLDEST_WAITING) == [0.0]
 
 
+@pytest.mark.slow
 def test_a_bad_multiproc_dir_stops_start_up(tmp_path):
     result = subprocess.run(
         [sys.executable, "manage.py", "check"],
