@@ -321,10 +321,11 @@ AXES_RESET_ON_SUCCESS = True
 # GET /metrics (closerarchive/metrics.py). With METRICS_TOKEN set, scrapers
 # send "Authorization: Bearer <token>"; without it only loopback clients may
 # read the metrics.
-METRICS_TOKEN = env_str("METRICS_TOKEN", "")
+METRICS_TOKEN = env_str("METRICS_TOKEN", "").strip()
 # prometheus_client's multiprocess mode (several gunicorn workers, Celery
-# worker processes): it reads this variable itself, at import; a directory
-# that does not exist would fail only at the first metric update.
+# worker processes): prometheus_client reads this variable itself. Checked
+# here so that a missing directory stops start-up with a clear message, not
+# a FileNotFoundError from the first metric created.
 if (_multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR", "")) and not Path(
     _multiproc_dir
 ).is_dir():
