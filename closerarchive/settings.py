@@ -381,3 +381,22 @@ if SENTRY_DSN:
         environment=SENTRY_ENVIRONMENT or None,
         traces_sample_rate=SENTRY_TRACES_SAMPLE_RATE,
     )
+
+# --- Metrics (issue 15) -------------------------------------------------------
+# GET /metrics (closerarchive/metrics.py). With METRICS_TOKEN set, scrapers
+# send "Authorization: Bearer <token>"; without it only loopback clients may
+# read the metrics.
+METRICS_TOKEN = env_str("METRICS_TOKEN", "").strip()
+# prometheus_client's multiprocess mode (several gunicorn workers, Celery
+# worker processes): prometheus_client reads this variable itself. Checked
+# here so that a missing directory stops start-up with a clear message, not
+# a FileNotFoundError from the first metric created.
+if (_multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR", "")) and not Path(
+    _multiproc_dir
+).is_dir():
+    raise ImproperlyConfigured(
+        f"PROMETHEUS_MULTIPROC_DIR={_multiproc_dir!r} is not a directory (create it, empty)"
+    )
+# Prometheus scrapes the app server directly, over plain HTTP: no redirect
+# to HTTPS for /metrics, even with SECURE_SSL_REDIRECT on.
+SECURE_REDIRECT_EXEMPT = [r"^metrics$"]

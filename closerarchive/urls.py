@@ -3,6 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from closerarchive.metrics import MetricsView
 from conversations.api import views as archive_api
 from webhooks.api import InboundEventViewSet
 
@@ -28,6 +29,7 @@ api_v1_exports: list[URLPattern | URLResolver] = [
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("metrics", MetricsView.as_view(), name="metrics"),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include((api_v1.urls + api_v1_exports, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),

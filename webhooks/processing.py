@@ -9,9 +9,10 @@ customer from before the erasure are blanked instead of applied.
 
 import json
 import logging
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import timedelta
+from functools import partial
 from typing import Any
 
 from django.conf import settings
@@ -21,6 +22,7 @@ from django.utils import timezone
 
 from conversations import services as archive
 
+from . import metrics
 from .erasure import erased_among
 from .models import EventStatus, InboundEvent
 
@@ -156,19 +158,30 @@ def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None
         InboundEvent.objects.filter(pk__in=erased).blank_erased(
             attempts=F("attempts") + 1, processed_at=now
         )
+    counts: Counter[str] = Counter({EventStatus.ERASED: len(erased)} if erased else {})
+    processed: set[int] = set()
+    for (status, _), pks in by_outcome.items():
+        counts[status] += len(pks)
+        if status == EventStatus.PROCESSED:
+            processed.update(pks)
+    lags = [metrics.lag_seconds(item.received_at, now) for item in batch if item.pk in processed]
+    _count_on_commit(counts, lags)
     if event.pk in erased:
         return ProcessingResult(EventStatus.ERASED)
     return ProcessingResult(next(st for (st, _), pks in by_outcome.items() if event.pk in pks))
 
 
 def _record_outcome(event: InboundEvent, status: str, reason: str) -> ProcessingResult:
+    now = timezone.now()
     event.status = status
     event.last_error = reason
-    event.processed_at = timezone.now()
+    event.processed_at = now
     event.next_attempt_at = None
     event.save(
         update_fields=["status", "attempts", "last_error", "processed_at", "next_attempt_at"]
     )
+    lag = metrics.lag_seconds(event.received_at, now)
+    _count_on_commit(Counter([status]), [lag] if status == EventStatus.PROCESSED else [])
     return ProcessingResult(event.status)
 
 
@@ -178,6 +191,7 @@ def _record_erased(event: InboundEvent) -> ProcessingResult:
     event.blank_erased()
     event.processed_at = timezone.now()
     event.save()
+    _count_on_commit(Counter([event.status]))
     return ProcessingResult(event.status)
 
 
@@ -192,4 +206,13 @@ def _record_failure(event: InboundEvent, error: Exception) -> ProcessingResult:
         delay = retry_delay(event.attempts)
         event.next_attempt_at = timezone.now() + timedelta(seconds=delay)
     event.save(update_fields=["status", "attempts", "last_error", "next_attempt_at"])
+    _count_on_commit(Counter([event.status]))
     return ProcessingResult(event.status, delay)
+
+
+def _count_on_commit(statuses: Counter[str], processed_lags: list[float] | None = None) -> None:
+    """Count the outcomes in the metrics once they are committed: a batch
+    rolled back is tried again and must not be counted twice."""
+    transaction.on_commit(
+        partial(metrics.record_worker_outcomes, statuses, processed_lags=processed_lags or [])
+    )

@@ -23,7 +23,7 @@ from django.utils import timezone
 
 from conversations import services as archive
 
-from . import outbox
+from . import metrics, outbox
 from .bodies import InvalidBody, holds_no_infinity, parse_body
 from .dedupe import dedupe_key_for, raw_body_key
 from .inbox_insert import insert_unless_duplicate
@@ -51,10 +51,12 @@ class Receipt:
 
 
 class Rejected(Exception):
-    def __init__(self, status_code: int, reason: str) -> None:
+    def __init__(self, status_code: int, reason: str, *, endpoint_name: str = "") -> None:
         super().__init__(reason)
         self.status_code = status_code
         self.reason = reason
+        # Who was refused, when known (a disabled endpoint): for the metrics.
+        self.endpoint_name = endpoint_name
 
 
 # Endpoints by token hash, with the time each was read: saves a query per
@@ -86,10 +88,11 @@ def find_endpoint(*, token: str) -> WebhookEndpoint:
     endpoint = _lookup_endpoint(hash_token(token))
     if endpoint is None:
         logger.warning("webhook rejected: unknown endpoint token")
+        metrics.count_verification_failure(metrics.REASON_UNKNOWN_ENDPOINT)
         raise Rejected(401, "unknown endpoint")
     if not endpoint.is_active:
-        _count_rejection(endpoint, "endpoint is disabled")
-        raise Rejected(403, "endpoint is disabled")
+        _count_rejection(endpoint, "endpoint is disabled", metrics.REASON_ENDPOINT_DISABLED)
+        raise Rejected(403, "endpoint is disabled", endpoint_name=endpoint.name)
     return endpoint
 
 
@@ -166,7 +169,7 @@ def _verify_signatures(endpoint: WebhookEndpoint, body: bytes, headers: Mapping[
                 tolerance_seconds=settings.WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS,
             )
     except SignatureError as error:
-        _count_rejection(endpoint, str(error))
+        _count_rejection(endpoint, str(error), error.reason)
         raise Rejected(401, str(error)) from None
 
 
@@ -180,7 +183,9 @@ def _check_api_key(endpoint: WebhookEndpoint, payload: dict[str, Any]) -> None:
         if isinstance(api_key, str):
             allowed |= _constant_time_equal(candidate, api_key)
     if not allowed:
-        _count_rejection(endpoint, "customer.apiKey not allowed")
+        _count_rejection(
+            endpoint, "customer.apiKey not allowed", metrics.REASON_API_KEY_NOT_ALLOWED
+        )
         raise Rejected(403, "customer.apiKey is not allowed on this endpoint")
 
 
@@ -189,8 +194,9 @@ def _constant_time_equal(a: str, b: str) -> bool:
     return hmac.compare_digest(a.encode(), b.encode("utf-8", "surrogatepass"))
 
 
-def _count_rejection(endpoint: WebhookEndpoint, reason: str) -> None:
+def _count_rejection(endpoint: WebhookEndpoint, reason: str, reason_code: str) -> None:
     logger.warning("webhook rejected on endpoint %s: %s", endpoint.name, reason)
+    metrics.count_verification_failure(reason_code)
     WebhookEndpoint.objects.filter(pk=endpoint.pk).update(
         rejected_requests=F("rejected_requests") + 1, last_rejected_at=timezone.now()
     )

@@ -11,13 +11,20 @@ from .digests import hmac_sha256
 
 
 class SignatureError(Exception):
-    """Verification failed; the message is safe to return to the sender."""
+    """Verification failed; the message is safe to return to the sender.
+
+    ``reason`` is a short fixed code for metrics (the message may grow
+    details; a metric label must not)."""
+
+    def __init__(self, message: str, *, reason: str = "bad_signature") -> None:
+        super().__init__(message)
+        self.reason = reason
 
 
 def verify_hmac_sha256(*, body: bytes, header_value: str | None, secrets: Iterable[str]) -> None:
     """GitHub-style: hex HMAC-SHA256 of the raw body, ``sha256=`` prefix optional."""
     if not header_value:
-        raise SignatureError("signature header missing")
+        raise SignatureError("signature header missing", reason="signature_missing")
     received = header_value.strip()
     if received.lower().startswith("sha256="):
         received = received[len("sha256=") :]
@@ -38,7 +45,9 @@ def _standard_webhooks_key(secret: str) -> bytes:
     try:
         return base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
-        raise SignatureError("endpoint secret is not valid base64") from None
+        raise SignatureError(
+            "endpoint secret is not valid base64", reason="bad_endpoint_secret"
+        ) from None
 
 
 def verify_standard_webhooks(
@@ -56,14 +65,19 @@ def verify_standard_webhooks(
     timestamp = headers.get("webhook-timestamp")
     signature_header = headers.get("webhook-signature")
     if not message_id or not timestamp or not signature_header:
-        raise SignatureError("webhook-id, webhook-timestamp and webhook-signature are required")
+        raise SignatureError(
+            "webhook-id, webhook-timestamp and webhook-signature are required",
+            reason="signature_missing",
+        )
     try:
         sent_at = int(timestamp)
     except ValueError:
-        raise SignatureError("webhook-timestamp is not an integer") from None
+        raise SignatureError(
+            "webhook-timestamp is not an integer", reason="bad_timestamp"
+        ) from None
     current = time.time() if now is None else now
     if abs(current - sent_at) > tolerance_seconds:
-        raise SignatureError("webhook-timestamp is outside the tolerance")
+        raise SignatureError("webhook-timestamp is outside the tolerance", reason="bad_timestamp")
     signed = f"{message_id}.{sent_at}.".encode() + body
     received = []
     for entry in signature_header.split():

@@ -1,6 +1,7 @@
 """The receive view: POST /webhooks/closer/<token>/."""
 
 import logging
+from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import DatabaseError, DataError
@@ -8,6 +9,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_POST
 
+from . import metrics
 from .receiving import Rejected, find_endpoint, receive_event
 from .request_headers import MetaHeaders
 
@@ -24,9 +26,27 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+@dataclass
+class _Delivery:
+    """The endpoint a request was for, once known (its name labels the metrics)."""
+
+    endpoint_name: str = metrics.UNKNOWN_ENDPOINT
+
+
 @csrf_exempt
 @require_POST
 def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
+    delivery = _Delivery()
+    status_code = 500  # unless an answer is made: an unexpected error
+    try:
+        response = _receive(request, token, delivery)
+        status_code = response.status_code
+        return response
+    finally:
+        metrics.count_webhook(delivery.endpoint_name, status_code)
+
+
+def _receive(request: HttpRequest, token: str, delivery: _Delivery) -> JsonResponse:
     limit = settings.WEBHOOK_MAX_BODY_BYTES
     try:
         declared_length = int(request.META.get("CONTENT_LENGTH") or 0)
@@ -36,6 +56,7 @@ def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
         return _error(413, f"body larger than {limit} bytes")
     try:
         endpoint = find_endpoint(token=token)
+        delivery.endpoint_name = endpoint.name
         if not _is_json(request.content_type or ""):
             return _error(415, "Content-Type must be application/json")
         body = request.read(limit + 1)
@@ -48,6 +69,7 @@ def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
             remote_addr=request.META.get("REMOTE_ADDR"),
         )
     except Rejected as rejected:
+        delivery.endpoint_name = rejected.endpoint_name or delivery.endpoint_name
         return _error(rejected.status_code, rejected.reason)
     except DataError:
         # A value the database refuses (receiving makes every value

@@ -21,6 +21,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import DatabaseError
 from tqdm import tqdm
 
+from backfill import metrics
 from backfill.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
 from backfill.services import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
 
@@ -75,6 +76,10 @@ class Command(BaseCommand):
                     for unreadable in batch.unreadable:
                         report.error(unreadable.position, unreadable.reason)
                     result = backfill_events(events=batch.events, dry_run=options["dry_run"])
+                    if not options["dry_run"]:  # the metrics count what was written
+                        metrics.record_batch(
+                            read=batch.read, unreadable=len(batch.unreadable), result=result
+                        )
                     report.add(result)
                     progress.update(batch.read)
                     # Freed before the next batch is unpickled: never two in memory.
