@@ -23,10 +23,12 @@ venv: $(BIN)/.runtime
 dev-venv: $(BIN)/.dev
 
 ## Set up and serve on SQLite with eager tasks, demo data and a printed admin login.
+## Static files come from STATIC_ROOT through WhiteNoise, as under gunicorn.
 run: venv
 	$(BIN)/python manage.py migrate --no-input -v 0
+	$(BIN)/python manage.py collectstatic --no-input -v 0
 	$(BIN)/python manage.py setup_demo --host $(HOST) --port $(PORT)
-	$(BIN)/python manage.py runserver --insecure $(HOST):$(PORT)
+	$(BIN)/python manage.py runserver $(HOST):$(PORT)
 
 ## The whole test suite against PostgreSQL and Redis.
 test: dev-venv
