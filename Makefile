@@ -43,7 +43,6 @@ up: export CELERY_BROKER_URL ?= redis://127.0.0.1:6379/0
 up: export CACHE_URL ?= redis://127.0.0.1:6379/1
 up: export PATH := $(abspath $(BIN)):$(PATH)
 up: venv
-	@mkdir -p .run
 	$(BIN)/honcho run -e $(ENV_FILE) python manage.py check_services --create-database
 	$(BIN)/honcho run -e $(ENV_FILE) python manage.py migrate --no-input -v 0
 	$(BIN)/honcho run -e $(ENV_FILE) python manage.py collectstatic --no-input -v 0
