@@ -296,7 +296,7 @@ LOGGING = {
 # or runserver), so the admin, DRF's browsable API and Swagger UI (from
 # drf-spectacular-sidecar) are styled without a proxy rule. `collectstatic`
 # writes each file under a name with its content's hash, plus a gzip copy;
-# WhiteNoise sends those with a one-year `immutable` Cache-Control.
+# WhiteNoise sends those as `immutable` for ten years (max-age=315360000).
 STATIC_URL = "static/"
 # A relative STATIC_ROOT is taken from the project directory.
 STATIC_ROOT = BASE_DIR / (env_str("STATIC_ROOT", "") or "staticfiles")
