@@ -38,6 +38,8 @@ INSTALLED_APPS = [
     "django.contrib.contenttypes",
     "django.contrib.sessions",
     "django.contrib.messages",
+    # Before staticfiles: runserver leaves /static/ to WhiteNoise, as gunicorn does.
+    "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.postgres",
     "rest_framework",
@@ -53,6 +55,8 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    # Static files straight from STATIC_ROOT, before sessions and the rest.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -128,9 +132,6 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
-
-STATIC_URL = "static/"
-STATIC_ROOT = BASE_DIR / "staticfiles"
 
 # --- Webhooks -----------------------------------------------------------------
 # Largest body accepted by the receive view; larger bodies get 413.
@@ -298,6 +299,20 @@ LOGGING = {
         "django.server": {"handlers": [], "level": "INFO", "propagate": True},
     },
     "root": {"handlers": ["console"], "level": LOG_LEVEL},
+}
+
+# --- Static files (issue 15) -------------------------------------------------
+# WhiteNoise serves /static/ from STATIC_ROOT in every web process (gunicorn
+# or runserver), so the admin, DRF's browsable API and Swagger UI (from
+# drf-spectacular-sidecar) are styled without a proxy rule. `collectstatic`
+# writes each file under a name with its content's hash, plus a gzip copy;
+# WhiteNoise sends those as `immutable` for ten years (max-age=315360000).
+STATIC_URL = "static/"
+# A relative STATIC_ROOT is taken from the project directory.
+STATIC_ROOT = BASE_DIR / (env_str("STATIC_ROOT", "") or "staticfiles")
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
 # --- Production security (see README "Production" and docs/reliability.md) -----

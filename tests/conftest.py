@@ -1,11 +1,13 @@
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings
 from django.core.cache import cache
 from django.db import connection
+from django.test import override_settings
 
 from webhooks.models import WebhookEndpoint
 
@@ -17,6 +19,24 @@ def _require_postgres(django_db_setup: Any, django_db_blocker: Any) -> None:
     """The archive is specified on PostgreSQL; refuse to pass on anything else."""
     if connection.vendor != "postgresql":
         pytest.exit("the test suite needs PostgreSQL: set DATABASE_URL (see README)", returncode=2)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _static_files_from_the_apps(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """Pages render with plain static names, served from the apps' folders.
+
+    The manifest storage of production needs a `collectstatic` run first,
+    and the live server finds files in the apps' folders, not by hashed name.
+    tests/closerarchive/test_static_files.py checks the production storage,
+    under gunicorn, after a real `collectstatic`.
+    """
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    # An existing, empty STATIC_ROOT: WhiteNoise warns about a missing one.
+    static_root = tmp_path_factory.mktemp("static_root")
+    with override_settings(
+        STORAGES={**settings.STORAGES, "staticfiles": plain}, STATIC_ROOT=static_root
+    ):
+        yield
 
 
 @pytest.fixture(autouse=True)

@@ -1,48 +1,24 @@
 """Staff in a real browser: Debian's headless Chromium driven by Playwright.
 
-The database is prepared by fixtures requested before ``browser_page``:
-Playwright's sync API runs an event loop in this thread while the browser is
-open, and Django refuses database calls there.
+The database is prepared by fixtures requested before ``browser_page``
+(tests/browser.py says why).
 """
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
+from tests.browser import chromium_page, needs_chromium
 from tests.search_archive import BOB, ZOFIA, archive_conversation
 
-CHROMIUM = Path("/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--no-first-run",
-]
-
-pytestmark = [
-    pytest.mark.slow,
-    pytest.mark.django_db(transaction=True),
-    pytest.mark.skipif(
-        not CHROMIUM.exists(),
-        reason="Debian's chromium is not installed (.ci/run installs it)",
-    ),
-]
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), needs_chromium]
 
 
 @pytest.fixture
 def browser_page(live_server) -> Iterator:
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
-        page.set_default_timeout(15_000)
+    with chromium_page() as page:
         yield page
-        browser.close()
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
-"""First-run setup for `make run`: an admin login, a demo endpoint and data."""
+"""First-run setup for `make run` and `make up`: an admin login, a demo
+endpoint and data, and where to find them."""
 
 import json
 import secrets
@@ -24,6 +25,12 @@ class Command(BaseCommand):
         parser.add_argument("--username", default="admin")
         parser.add_argument("--host", default="127.0.0.1")
         parser.add_argument("--port", default="8000")
+        parser.add_argument(
+            "--webhook-port", help="the webhooks pool's port, when it is not --port (make up)"
+        )
+        parser.add_argument(
+            "--stack", action="store_true", help="also list make up's processes (the Procfile)"
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         password = secrets.token_urlsafe(12)
@@ -50,7 +57,8 @@ class Command(BaseCommand):
         if example.is_relative_to(Path.cwd()):
             example = example.relative_to(Path.cwd())
         base = f"http://{options['host']}:{options['port']}"
-        url = base + reverse("webhooks:closer", args=[token])
+        webhooks_base = f"http://{options['host']}:{options['webhook_port'] or options['port']}"
+        url = webhooks_base + reverse("webhooks:closer", args=[token])
         self.stdout.write(
             self.style.SUCCESS("closer-archive is ready.")
             + f"""
@@ -58,6 +66,7 @@ class Command(BaseCommand):
   Login:     {user.get_username()} / {password}
   Webhook:   {url}
   Demo data: {len(events)} events, {result.new_conversations} new conversations
+{self._stack_lines(base, webhooks_base) if options["stack"] else ""}
 
 Send a conversation.closed event:
   curl -i -X POST -H 'Content-Type: application/json' \\
@@ -65,3 +74,12 @@ Send a conversation.closed event:
        {url}
 """
         )
+
+    def _stack_lines(self, base: str, webhooks_base: str) -> str:
+        return f"""  API:       {base}/api/v1/ (Swagger UI: {base}/api/docs/)
+  Processes (Procfile, under honcho; Ctrl-C stops them all):
+    web       {base}  gunicorn, gthread workers: admin, API, static files
+    webhooks  {webhooks_base}  gunicorn, sync workers: POST /webhooks/closer/<token>/
+    worker    celery worker: processes the stored events
+    beat      celery beat: the sweep every SWEEP_INTERVAL_SECONDS
+"""
