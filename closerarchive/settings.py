@@ -7,6 +7,7 @@ Production sets DATABASE_URL, CELERY_BROKER_URL, SECRET_KEY and ALLOWED_HOSTS.
 
 from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
@@ -415,3 +416,31 @@ if (_multiproc_dir := env_str("PROMETHEUS_MULTIPROC_DIR", "")) and not Path(
 # Prometheus scrapes the app server directly, over plain HTTP: no redirect
 # to HTTPS for /metrics, even with SECURE_SSL_REDIRECT on.
 SECURE_REDIRECT_EXEMPT = [r"^metrics$"]
+
+# --- Health checks (issue 15) ---------------------------------------------------
+# /health/ready turns red when an event has waited in `received` longer than
+# this: neither its task nor the sweep got it processed (a dead beat or worker
+# pool). It must exceed the sweep's grace + interval, by when the sweep has sent
+# a stranded event again, so a healthy system never trips it.
+HEALTH_MAX_RECEIVED_AGE_SECONDS = env_int(
+    "HEALTH_MAX_RECEIVED_AGE_SECONDS",
+    max(300, 2 * (SWEEP_GRACE_SECONDS + SWEEP_INTERVAL_SECONDS)),
+    minimum=1,
+)
+if HEALTH_MAX_RECEIVED_AGE_SECONDS <= SWEEP_GRACE_SECONDS + SWEEP_INTERVAL_SECONDS:
+    raise ImproperlyConfigured(
+        f"HEALTH_MAX_RECEIVED_AGE_SECONDS={HEALTH_MAX_RECEIVED_AGE_SECONDS} must exceed "
+        "SWEEP_GRACE_SECONDS + SWEEP_INTERVAL_SECONDS "
+        f"({SWEEP_GRACE_SECONDS + SWEEP_INTERVAL_SECONDS})"
+    )
+# Probes reach the app over plain HTTP behind the TLS proxy: answer them, not
+# with a redirect to HTTPS (SECURE_SSL_REDIRECT).
+SECURE_REDIRECT_EXEMPT = [*SECURE_REDIRECT_EXEMPT, r"^health/(live|ready)$"]
+if CACHE_URL:
+    # Bounded waits on the cache: the readiness probe (and a throttled API
+    # request) fails after 2 s instead of hanging on a Redis that does not answer.
+    _redis_cache: dict[str, Any] = {
+        **CACHES["default"],
+        "OPTIONS": {"socket_connect_timeout": 2, "socket_timeout": 2},
+    }
+    CACHES["default"] = _redis_cache

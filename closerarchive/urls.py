@@ -3,6 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
+from closerarchive import health
 from closerarchive.metrics import MetricsView
 from conversations.api import views as archive_api
 from webhooks.api import InboundEventViewSet
@@ -34,4 +35,8 @@ urlpatterns = [
     path("api/v1/", include((api_v1.urls + api_v1_exports, "api"), namespace="v1")),
     path("api/schema/", SpectacularAPIView.as_view(), name="api-schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="api-schema"), name="api-docs"),
+    # No trailing slash: the paths load balancers are given. They resolve as
+    # they are, so APPEND_SLASH never redirects them.
+    path("health/live", health.live, name="health-live"),
+    path("health/ready", health.ready, name="health-ready"),
 ]
