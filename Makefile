@@ -28,7 +28,7 @@ LOCK_BOTH = $(UV_COMPILE) requirements.txt -o requirements.lock \
 # dependency the lock lacks. pip itself is pinned in the lock.
 PIP_INSTALL_LOCK = $(BIN)/python -m pip install --quiet --require-hashes --only-binary :all: -r
 
-.PHONY: run test fuzz lint format venv dev-venv lock lock-check clean
+.PHONY: run test fuzz lint format venv dev-venv lock lock-check audit clean
 
 # A new venv on Python 3.11 comes with setuptools 65.5 (it has known
 # vulnerabilities); nothing in the lock needs it, so it goes, and the venv
@@ -85,6 +85,12 @@ lock-check: $(UV_STAMP)
 	&& diff -u requirements.lock $$tmp/requirements.lock && diff -u requirements-dev.lock $$tmp/requirements-dev.lock \
 	&& rm -rf $$tmp && echo "requirements*.lock match requirements*.txt" \
 	|| { echo "requirements*.lock are out of date with requirements*.txt: run 'make lock' and commit the locks" >&2; exit 1; }
+
+## Known vulnerabilities in every locked package (pip-audit, PyPI's advisory data over the network).
+## Exits non-zero on a vulnerability, and (--strict) on any package it could not audit.
+audit: dev-venv
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
+		-r requirements.lock -r requirements-dev.lock $(AUDIT_FLAGS)
 
 format: dev-venv
 	$(BIN)/ruff format .
