@@ -1,5 +1,6 @@
 # closer-archive: `make run` (embedded SQLite, eager tasks), `make up` (the
-# production shape: PostgreSQL, Redis, gunicorn, Celery) and `make test`.
+# production shape: PostgreSQL, Redis, gunicorn, Celery), `make test`, and
+# `make lock` (requirements*.txt -> requirements*.lock, every package hashed).
 PYTHON ?= python3.11
 VENV ?= .venv
 BIN := $(VENV)/bin
@@ -10,16 +11,39 @@ PORT ?= 8000
 # The settings file `make up` hands to honcho (a missing file is no error).
 ENV_FILE ?= .env
 
-.PHONY: run up test fuzz lint format venv dev-venv clean
 
-$(BIN)/.runtime: requirements.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -r requirements.txt
+# The lock tool, pinned, in a venv of its own: `make lock` must work while the
+# project's locks are stale or do not install (that is when it is needed).
+UV_VERSION := 0.13.9
+LOCK_VENV := .venv-lock
+UV_STAMP := $(LOCK_VENV)/.uv-$(UV_VERSION)
+# Resolved for the machines that install the locks (CPython 3.11 on x86-64
+# Linux) whichever machine runs it; every file of a pinned release is hashed.
+# Pins already in a lock are kept; LOCK_FLAGS=--upgrade (or
+# "--upgrade-package NAME") moves them.
+UV_COMPILE = $(CURDIR)/$(LOCK_VENV)/bin/uv pip compile --quiet --generate-hashes \
+	--python-version 3.11 --python-platform x86_64-unknown-linux-gnu \
+	--custom-compile-command "make lock" $(LOCK_FLAGS)
+# Run in the directory holding the four files: the dev lock is constrained to
+# the runtime lock's pins, so both venvs get the same version of each package.
+LOCK_BOTH = $(UV_COMPILE) requirements.txt -o requirements.lock \
+	&& $(UV_COMPILE) requirements-dev.txt -c requirements.lock -o requirements-dev.lock
+# Exactly the locked set: every file's hash is checked, and pip refuses a
+# dependency the lock lacks. pip itself is pinned in the lock.
+PIP_INSTALL_LOCK = $(BIN)/python -m pip install --quiet --require-hashes --only-binary :all: -r
+
+.PHONY: run up test fuzz lint format venv dev-venv lock lock-check audit clean
+
+# A new venv on Python 3.11 comes with setuptools 65.5 (it has known
+# vulnerabilities); nothing in the lock needs it, so it goes, and the venv
+# holds exactly the locked set.
+$(BIN)/.runtime: requirements.lock
+	test -x $(BIN)/python || { $(PYTHON) -m venv $(VENV) && $(BIN)/python -m pip uninstall --quiet --yes setuptools; }
+	$(PIP_INSTALL_LOCK) requirements.lock
 	touch $@
 
-$(BIN)/.dev: $(BIN)/.runtime requirements-dev.txt
-	$(BIN)/pip install --quiet -r requirements-dev.txt
+$(BIN)/.dev: $(BIN)/.runtime requirements-dev.lock
+	$(PIP_INSTALL_LOCK) requirements-dev.lock
 	touch $@
 
 venv: $(BIN)/.runtime
@@ -66,9 +90,35 @@ lint: dev-venv
 	$(BIN)/mypy .
 	$(BIN)/lint-imports --no-cache
 
+$(UV_STAMP):
+	rm -rf $(LOCK_VENV)
+	$(PYTHON) -m venv $(LOCK_VENV)
+	$(LOCK_VENV)/bin/python -m pip install --quiet uv==$(UV_VERSION)
+	touch $@
+
+## Regenerate requirements.lock and requirements-dev.lock from requirements*.txt.
+lock: $(UV_STAMP)
+	@if grep -l '^<<<<<<<' requirements.lock requirements-dev.lock 2>/dev/null; then \
+		echo "merge conflict in the lock(s) above: take one side (git checkout --theirs FILE), then make lock" >&2; exit 1; fi
+	$(LOCK_BOTH)
+
+## Fail if a lock is out of date with requirements*.txt (CI runs it).
+lock-check: $(UV_STAMP)
+	@tmp=$$(mktemp -d) && cp requirements.txt requirements-dev.txt requirements.lock requirements-dev.lock $$tmp/ \
+	&& (cd $$tmp && $(LOCK_BOTH)) \
+	&& diff -u requirements.lock $$tmp/requirements.lock && diff -u requirements-dev.lock $$tmp/requirements-dev.lock \
+	&& rm -rf $$tmp && echo "requirements*.lock match requirements*.txt" \
+	|| { echo "requirements*.lock are out of date with requirements*.txt: run 'make lock' and commit the locks" >&2; exit 1; }
+
+## Known vulnerabilities in every locked package (pip-audit, PyPI's advisory data over the network).
+## Exits non-zero on a vulnerability, and (--strict) on any package it could not audit.
+audit: dev-venv
+	$(BIN)/pip-audit --strict --require-hashes --disable-pip --progress-spinner off \
+		-r requirements.lock -r requirements-dev.lock $(AUDIT_FLAGS)
+
 format: dev-venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
 clean:
-	rm -rf $(VENV) db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) $(LOCK_VENV) db.sqlite3 .pytest_cache .mypy_cache .ruff_cache
