@@ -11,7 +11,6 @@ PORT ?= 8000
 # The settings file `make up` hands to honcho (a missing file is no error).
 ENV_FILE ?= .env
 
-
 # The lock tool, pinned, in a venv of its own: `make lock` must work while the
 # project's locks are stale or do not install (that is when it is needed).
 UV_VERSION := 0.13.9
