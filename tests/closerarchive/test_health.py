@@ -15,7 +15,7 @@ from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from axes.models import AccessAttempt  # type: ignore[import-untyped]
+from axes.models import AccessAttempt
 from django.core.cache import cache
 from django.db import connection, connections
 from django.db.migrations.recorder import MigrationRecorder
