@@ -7,7 +7,7 @@ import re
 
 from tests.processes import PROJECT_ROOT
 
-READERS = {"env_bool", "env_int", "env_str", "env_list"}
+READERS = {"env_bool", "env_int", "env_str", "env_list", "env_float", "env_choice"}
 PACKAGES = ("closerarchive", "webhooks", "conversations", "backfill", "admin_speed")
 
 
