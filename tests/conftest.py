@@ -73,3 +73,23 @@ def make_endpoint(db: Any) -> Callable[..., tuple[WebhookEndpoint, str]]:
         return endpoint, token
 
     return make
+
+
+@pytest.fixture
+def failing_archive(db: Any) -> Iterator[None]:
+    """A real database fault: inserting any customer raises an error."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE FUNCTION test_refuse_customers() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN RAISE EXCEPTION 'archive is refusing writes'; END $$;
+            CREATE TRIGGER test_refuse_customers BEFORE INSERT ON conversations_customer
+            FOR EACH ROW EXECUTE FUNCTION test_refuse_customers();
+            """
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TRIGGER test_refuse_customers ON conversations_customer;"
+            "DROP FUNCTION test_refuse_customers();"
+        )

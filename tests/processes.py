@@ -97,15 +97,22 @@ def celery_worker(
     try:
         yield worker
     finally:
-        if worker.poll() is None:
-            os.killpg(worker.pid, signal.SIGTERM)
-            try:
-                worker.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(worker.pid, signal.SIGKILL)
-                worker.wait()
+        stop_process_group(worker, timeout=20)
         if log_path:
             log.close()  # type: ignore[union-attr]
+
+
+def stop_process_group(process: subprocess.Popen[bytes], *, timeout: float) -> None:
+    """SIGTERM a process started with ``start_new_session`` and its children;
+    SIGKILL them if they have not ended within ``timeout`` seconds."""
+    if process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
 
 
 def wait_until(

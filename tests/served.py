@@ -2,7 +2,6 @@
 free loopback port with DEBUG off, and plain HTTP requests to it."""
 
 import os
-import signal
 import subprocess
 import sys
 import urllib.error
@@ -14,7 +13,7 @@ from email.message import Message
 from pathlib import Path
 
 from tests.faults import free_port
-from tests.processes import PROJECT_ROOT, wait_until
+from tests.processes import PROJECT_ROOT, stop_process_group, wait_until
 
 
 @dataclass(frozen=True)
@@ -89,11 +88,6 @@ def gunicorn(env: dict[str, str], *args: str, log_path: Path | None = None) -> I
         wait_until(answers, timeout=60, what="gunicorn to answer")
         yield base_url
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+        stop_process_group(server, timeout=30)
         if log_path:
             log.close()  # type: ignore[union-attr]

@@ -10,7 +10,6 @@ from datetime import timedelta
 
 import pytest
 from django.core.management.base import CommandError
-from django.db import connection
 from django.utils import timezone
 
 from tests.backfill_helpers import backfill, write
@@ -53,26 +52,6 @@ def signed_endpoint(make_endpoint):
 
 def post_signed(client, token, payload, secret=HMAC_SECRET):
     return post(client, token, payload, headers=hmac_headers(secret, as_body(payload)))
-
-
-@pytest.fixture
-def failing_archive():
-    """A real database fault: inserting any customer raises an error."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_metrics_refuse() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'archive is refusing writes'; END $$;
-            CREATE TRIGGER test_metrics_refuse BEFORE INSERT ON conversations_customer
-            FOR EACH ROW EXECUTE FUNCTION test_metrics_refuse();
-            """
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER test_metrics_refuse ON conversations_customer;"
-            "DROP FUNCTION test_metrics_refuse();"
-        )
 
 
 # --- Webhooks received and verification failures ----------------------------------

@@ -21,26 +21,6 @@ from webhooks.tasks import process_inbound_events as process_events_task
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def failing_archive():
-    """A real database fault: inserting any customer raises an error."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_customers() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'archive is refusing writes'; END $$;
-            CREATE TRIGGER test_refuse_customers BEFORE INSERT ON conversations_customer
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_customers();
-            """
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER test_refuse_customers ON conversations_customer;"
-            "DROP FUNCTION test_refuse_customers();"
-        )
-
-
 def test_a_received_event_is_applied_and_marked_processed():
     event = stored(closed_event("c1", 2_000_000))
 
