@@ -11,6 +11,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
+from django.utils import timezone
 
 
 class Customer(models.Model):
@@ -262,3 +263,32 @@ class Message(models.Model):
 
     def __str__(self) -> str:
         return f"{self.author_role} at {self.sent_at:%Y-%m-%d %H:%M:%S}: {self.text[:40]}"
+
+
+class DeletionReason(models.TextChoices):
+    ERASED = "erased", "Customer erased"
+    RETENTION = "retention", "Retention period ended"
+    MERGED = "merged", "Merged into another conversation"
+
+
+class ConversationDeletion(models.Model):
+    """A conversation that left the archive, so that a client's copy can leave too.
+
+    The feed of ``/api/v1/deletions/``. Holds no personal data: only the id
+    the conversation had, why it went and when. Written in the transaction
+    that deletes the row (``services.deletions.record_deletions``).
+    """
+
+    conversation_id = models.BigIntegerField()
+    reason = models.CharField(max_length=20, choices=DeletionReason.choices)
+    deleted_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["deleted_at", "id"]
+        indexes = [
+            # The deletions feed: WHERE deleted_at >= ? ORDER BY deleted_at, id.
+            models.Index(fields=["deleted_at", "id"], name="deletion_feed_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Conversation {self.conversation_id} deleted ({self.reason}) at {self.deleted_at}"

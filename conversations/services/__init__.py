@@ -19,6 +19,7 @@ from ..payloads import (
     event_type_of,
     storable,
 )
+from .deletions import record_deletions
 from .erasure import ArchivedCustomer, customers_matching, erase_customer_rows
 from .normaliser import (
     APPLIED,
@@ -53,5 +54,6 @@ __all__ = [
     "erase_customer_rows",
     "event_type_of",
     "prepare_event",
+    "record_deletions",
     "storable",
 ]

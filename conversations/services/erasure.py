@@ -9,7 +9,8 @@ from dataclasses import dataclass
 
 from django.db.models import Q
 
-from ..models import Conversation, ConversationEvent, Customer, Message
+from ..models import Conversation, ConversationEvent, Customer, DeletionReason, Message
+from .deletions import record_deletions
 
 
 @dataclass(frozen=True)
@@ -37,7 +38,10 @@ def erase_customer_rows(*, closer_id: str) -> dict[str, int]:
     if customer is None:
         return counts
     counts["messages"] = Message.objects.filter(conversation__customer=customer).count()
-    counts["conversations"] = Conversation.objects.filter(customer=customer).count()
+    conversation_ids = list(
+        Conversation.objects.filter(customer=customer).values_list("pk", flat=True)
+    )
+    counts["conversations"] = record_deletions(conversation_ids, reason=DeletionReason.ERASED)
     counts["conversation_events"] = ConversationEvent.objects.filter(customer=customer).count()
     customer.delete()  # cascades to conversations, messages and ledger rows
     counts["customers"] = 1

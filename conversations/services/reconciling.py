@@ -17,8 +17,9 @@ from django.utils import timezone
 
 from ..bulk import stage_rows, use_copy
 from ..identity import CLOSED, CREATED, EventPoint, Segment, conversation_key, walk, walk_order
-from ..models import Conversation, ConversationEvent, ConversationStatus
+from ..models import Conversation, ConversationEvent, ConversationStatus, DeletionReason
 from ..payloads import ms_to_datetime
+from .deletions import record_deletions
 from .transcripts import TRANSCRIPT_DOCUMENT, Transcript, transcript_document
 
 _LEDGER_COLUMNS = (
@@ -137,7 +138,9 @@ def reconcile_conversations(
         if stale_row.closed_event_ms is not None or stale_row.message_count:
             raise RuntimeError(f"refusing to delete {stale_row}: it holds a closed event")
     if stale:
-        Conversation.objects.filter(pk__in=[row.pk for row in stale]).delete()
+        stale_ids = [row.pk for row in stale]
+        Conversation.objects.filter(pk__in=stale_ids).delete()
+        record_deletions(stale_ids, reason=DeletionReason.MERGED)
 
     now = timezone.now()
     to_update: list[Conversation] = []

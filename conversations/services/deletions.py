@@ -1,0 +1,18 @@
+"""The deletions feed: every conversation row that leaves the archive is recorded.
+
+Erasure, retention and re-pairing (an open conversation merged into a closed
+one) each delete conversation rows; a client syncing with ``updated_since``
+never sees a row again once it is gone, so it reads ``/api/v1/deletions/``.
+Call ``record_deletions`` in the transaction that deletes the rows.
+"""
+
+from collections.abc import Iterable
+
+from ..models import ConversationDeletion, DeletionReason
+
+
+def record_deletions(conversation_ids: Iterable[int], *, reason: DeletionReason) -> int:
+    """Record that these conversations were deleted, for ``reason``; return how many."""
+    rows = [ConversationDeletion(conversation_id=pk, reason=reason) for pk in conversation_ids]
+    ConversationDeletion.objects.bulk_create(rows, batch_size=1000)
+    return len(rows)
