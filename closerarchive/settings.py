@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files straight from STATIC_ROOT, before sessions and the rest.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Staff reads from DATABASE_REPLICA_URL when set (a no-op without it).
+    "closerarchive.replica.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -355,6 +357,33 @@ DATABASES["default"]["CONN_MAX_AGE"] = conn_max_age
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool(
     "DATABASE_CONN_HEALTH_CHECKS", conn_max_age > 0
 )
+
+# --- Reads from a streaming replica (issue 19) ----------------------------------
+# With DATABASE_REPLICA_URL, staff pages and API reads (GET and HEAD under
+# /admin/ and /api/) read from that PostgreSQL streaming replica; the webhook
+# path, processing, the backfill, commands and every write use DATABASE_URL.
+# After a browser's own write (any other method), its reads stay on the
+# primary for REPLICA_PIN_SECONDS, so it sees what it just saved. See
+# closerarchive/replica.py and docs/scaling.md.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 30, minimum=1)
+if DATABASE_REPLICA_URL:
+    replica = dj_database_url.parse(DATABASE_REPLICA_URL)
+    if not IS_POSTGRES or replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL needs PostgreSQL for both DATABASE_URL and the replica"
+        )
+    DATABASES["replica"] = {
+        **replica,
+        "OPTIONS": DATABASES["default"]["OPTIONS"],
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+        # The test database has no replica of its own: the suite's tests read
+        # "replica" from the test database (a real replica is started by
+        # tests/closerarchive/test_replica.py).
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["closerarchive.replica.ReplicaRouter"]
 
 # --- Client address behind proxies (issue 15) ---------------------------------
 # django-axes locks a username+address pair out; behind a reverse proxy every
