@@ -17,7 +17,10 @@ What holds a customer's personal data, and what erasure does to it:
   admin's history entries about those events are blanked as well;
 - a ``CustomerErasure`` row is written: the audit record (when, by whom,
   what was removed) and the tombstone. It names the customer only by a
-  SHA-256 of their Closer id.
+  SHA-256 of their Closer id;
+- once committed, on PostgreSQL, the tables written are analysed again:
+  the planner's statistics (``pg_statistic``) keep sample values of
+  columns (e-mails, ids, names) until the table is next analysed.
 
 Who is erased: the customer whose Closer id is the identifier, or every
 customer whose e-mail it is: on an archived customer row, or, for events
@@ -41,7 +44,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, cast
 
-from django.db import connection, transaction
+from django.contrib.admin.models import LogEntry
+from django.db import DatabaseError, connection, transaction
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 from django.db.models.fields import BooleanField
@@ -110,6 +114,8 @@ def erase_customer(
             # Undo all of it, the tombstone too; callbacks waiting for the
             # commit (the cache's) are dropped with it.
             transaction.set_rollback(True)
+        else:
+            transaction.on_commit(_refresh_planner_statistics)
     if not dry_run:
         for erasure in erasures:
             audit_log.warning(
@@ -219,6 +225,23 @@ def _raw_body_mentions(text: str) -> RawSQL:
         params = sorted(needles)
     sql = " OR ".join([f"({test})"] * len(params))
     return RawSQL(f"({sql})", params, output_field=BooleanField())  # noqa: S611
+
+
+def _refresh_planner_statistics() -> None:
+    """ANALYZE the tables an erasure writes, so that the statistics' sample
+    values (``pg_stats``: most common values, histogram bounds) are taken
+    again from rows that no longer include the customer's. One sample per
+    table (30,000 rows at PostgreSQL's defaults), not a scan; it takes no
+    lock that blocks reads or writes. The erasure is committed by then: a
+    failure here is logged, and autovacuum's next ANALYZE does the same."""
+    if connection.vendor != "postgresql":
+        return
+    tables = [InboundEvent._meta.db_table, LogEntry._meta.db_table, *archive.ERASED_TABLES]
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("ANALYZE " + ", ".join(map(connection.ops.quote_name, tables)))
+    except DatabaseError:
+        audit_log.exception("erase_customer: erased, but ANALYZE failed; run ANALYZE by hand")
 
 
 def _lock_customers(keys: list[str], *, shared: bool) -> None:

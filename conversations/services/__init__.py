@@ -22,6 +22,7 @@ from ..payloads import (
 )
 from .deletions import record_deletions
 from .erasure import (
+    ERASED_TABLES,
     ArchivedCustomer,
     customers_matching,
     erase_customer_rows,
@@ -41,6 +42,7 @@ from .normaliser import (
 
 __all__ = [
     "APPLIED",
+    "ERASED_TABLES",
     "INVALID",
     "KNOWN_EVENT_TYPES",
     "SKIPPED",

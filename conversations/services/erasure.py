@@ -14,6 +14,9 @@ context again) go; deleting the customer cascades to the rest. Around them:
   author e-mail and phone;
 - the admin's cached list-filter answers are dropped once the erasure
   commits (``selectors.forget_cached_choices``).
+
+The search documents (``Conversation.transcript_search``) are columns of the
+conversation rows and go with them; nothing else holds transcript text.
 """
 
 from dataclasses import dataclass
@@ -31,6 +34,11 @@ from .deletions import record_deletions
 
 # What an admin history entry about an erased customer's data still says.
 ERASED_LOG_REPR = "(erased)"
+# The archive's tables an erasure deletes from or blanks (their planner
+# statistics are refreshed afterwards: see webhooks/erasure.py).
+ERASED_TABLES = tuple(
+    model._meta.db_table for model in (Customer, Conversation, Message, ConversationEvent)
+)
 
 
 @dataclass(frozen=True)

@@ -11,6 +11,7 @@ from django.contrib.admin.models import CHANGE, LogEntry
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
+from django.db import connection
 
 from conversations import selectors
 from conversations.models import Conversation, ConversationEvent, Customer, Message
@@ -413,6 +414,30 @@ def test_erasure_drops_the_admins_cached_filter_choices(
         erase("jon")
 
     assert selectors.cached_closed_types() == ["solved"]
+
+
+def sampled_emails() -> str:
+    """The customer e-mails the planner's statistics hold as sample values."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT concat(most_common_vals::text, histogram_bounds::text) FROM pg_stats"
+            " WHERE tablename = 'conversations_customer' AND attname = 'email'"
+        )
+        row = cursor.fetchone()
+    return row[0] if row else ""
+
+
+def test_the_planners_statistics_forget_the_customers_values(
+    archived, django_capture_on_commit_callbacks
+):
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE conversations_customer")
+    assert EMAIL in sampled_emails()
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erase("jon")
+
+    assert EMAIL not in sampled_emails()
 
 
 # --- Events received but never processed, found by e-mail ---------------------------
