@@ -12,9 +12,12 @@ from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.test import Client
+from django.urls import reverse
 
 from conversations import selectors
 from conversations.models import Conversation, ConversationEvent, Customer, Message
+from tests.api_support import token_client
 from tests.builders import closed_event, created_event, message
 from tests.stored_text import database_fingerprint, tables_mentioning
 from tests.webhook_client import post
@@ -557,6 +560,30 @@ def test_after_erasure_nothing_in_any_table_names_the_customer(
 
     assert tables_mentioning(*LEFT_BEHIND) == {}
     assert Customer.objects.filter(closer_id="arya").exists()
+
+
+def test_after_erasure_neither_admin_search_nor_the_api_finds_the_customer(deliver, admin_user):
+    for event in aegon_events():
+        deliver(event)
+    api = token_client(admin_user)
+    admin = Client()
+    admin.force_login(admin_user)
+    searches = [
+        (admin, reverse("admin:conversations_conversation_changelist"), {"q": SECRET_WORD}),
+        (admin, reverse("admin:conversations_customer_changelist"), {"q": "dragonstone"}),
+        (api, reverse("v1:conversation-list"), {"q": SECRET_WORD}),
+        (api, reverse("v1:customer-list"), {"email": AEGON_EMAIL}),
+    ]
+    for client, url, query in searches:
+        assert "Targaryenson" in client.get(url, query).content.decode()
+
+    erase(AEGON_EMAIL)
+
+    for client, url, query in searches:
+        response = client.get(url, query)
+        assert response.status_code == 200
+        assert "Targaryenson" not in response.content.decode()
+    assert api.get(reverse("v1:customer-list"), {"email": AEGON_EMAIL}).json()["results"] == []
 
 
 def test_a_redelivery_of_their_webhooks_after_erasure_stores_nothing(deliver):
