@@ -82,7 +82,7 @@ WSGI_APPLICATION = "closerarchive.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "closerarchive" / "templates"],  # the landing page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
