@@ -143,8 +143,11 @@ WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECON
 # request). Disabling an endpoint or rotating its secrets takes effect in the
 # other web processes within this time.
 WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 10)
-# Public base URL printed by create_endpoint (no trailing slash).
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Public base of the webhook URLs that create_endpoint, setup_demo and the
+# admin show (no trailing slash). Empty: they follow the address in use (the
+# admin's request, setup_demo's --host/--port, create_endpoint's --base-url,
+# else http://127.0.0.1:8000; webhooks/endpoints.py).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
 # Let the request body through Django's own limit; the view enforces ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1, 2_621_440)
 

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
 
 from conversations.services import IncomingEvent, apply_events
+from webhooks.endpoints import public_base_url
 from webhooks.models import WebhookEndpoint
 
 DEMO_EVENTS = Path(__file__).resolve().parents[2] / "demo" / "events.json"
@@ -56,8 +57,11 @@ class Command(BaseCommand):
         example = CURL_EXAMPLE
         if example.is_relative_to(Path.cwd()):
             example = example.relative_to(Path.cwd())
-        base = f"http://{options['host']}:{options['port']}"
-        webhooks_base = f"http://{options['host']}:{options['webhook_port'] or options['port']}"
+        # The address served (make run's PORT), unless PUBLIC_BASE_URL names another.
+        base = public_base_url(f"http://{options['host']}:{options['port']}")
+        webhooks_base = public_base_url(
+            f"http://{options['host']}:{options['webhook_port'] or options['port']}"
+        )
         url = webhooks_base + reverse("webhooks:closer", args=[token])
         self.stdout.write(
             self.style.SUCCESS("closer-archive is ready.")
