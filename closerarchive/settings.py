@@ -224,6 +224,7 @@ CELERY_BEAT_SCHEDULE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "conversations.api.access.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["conversations.api.access.ViewModelPermissions"],
@@ -246,7 +247,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "closer-archive API",
     "DESCRIPTION": (
         "Read-only export of archived Closer conversations. Authenticate with "
-        "`Authorization: Token KEY` (`python manage.py drf_create_token USER`) or a "
+        "`Authorization: Token KEY` or `Authorization: Bearer KEY` (`python manage.py "
+        "drf_create_token USER`) or a "
         "session; the user needs the view permission of what they read."
     ),
     "VERSION": "1.0.0",
