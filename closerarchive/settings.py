@@ -84,7 +84,7 @@ WSGI_APPLICATION = "closerarchive.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "closerarchive" / "templates"],  # the landing page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -145,8 +145,11 @@ WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECON
 # request). Disabling an endpoint or rotating its secrets takes effect in the
 # other web processes within this time.
 WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 10)
-# Public base URL printed by create_endpoint (no trailing slash).
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Public base of the webhook URLs that create_endpoint, setup_demo and the
+# admin show (no trailing slash). Empty: they follow the address in use (the
+# admin's request, setup_demo's --host/--port, create_endpoint's --base-url,
+# else http://127.0.0.1:8000; webhooks/endpoints.py).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
 # Let the request body through Django's own limit; the view enforces ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1, 2_621_440)
 
@@ -223,6 +226,7 @@ CELERY_BEAT_SCHEDULE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "conversations.api.access.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["conversations.api.access.ViewModelPermissions"],
@@ -245,7 +249,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "closer-archive API",
     "DESCRIPTION": (
         "Read-only export of archived Closer conversations. Authenticate with "
-        "`Authorization: Token KEY` (`python manage.py drf_create_token USER`) or a "
+        "`Authorization: Token KEY` or `Authorization: Bearer KEY` (`python manage.py "
+        "drf_create_token USER`) or a "
         "session; the user needs the view permission of what they read."
     ),
     "VERSION": "1.0.0",
