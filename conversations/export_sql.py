@@ -18,6 +18,7 @@ from django.db.backends.base.base import BaseDatabaseWrapper
 from django.db.models import QuerySet
 from psycopg import sql
 
+from .csv_safety import safe_text_sql
 from .models import Adviser, Conversation, Customer, Message
 
 logger = logging.getLogger(__name__)
@@ -143,18 +144,27 @@ FROM (
 ORDER BY c.id  -- already in order: no second sort
 """  # noqa: S608
 
-# One CSV row per message; the aliases are MESSAGE_CSV_COLUMNS.
+_CUSTOMER_NAME = _name(
+    "cu.first_name", "cu.last_name", "cu.random_name", "cu.email", "cu.closer_id"
+)
+_ADVISER_NAME = _name("a.first_name", "a.last_name", "a.email", "a.closer_id")
+# One CSV row per message; the aliases are MESSAGE_CSV_COLUMNS. Every text
+# cell goes through csv_safety's rule, as the Python path's do.
 _MESSAGE_ROWS = f"""
 SELECT m.id AS message_id, m.conversation_id, {_iso("m.sent_at")} AS sent_at,
-    m.author_role, m.author_closer_id AS author_id, m.author_email, m.author_phone, m.text,
-    cu.closer_id AS customer_id,
-    {_name("cu.first_name", "cu.last_name", "cu.random_name", "cu.email", "cu.closer_id")}
-        AS customer_name,
-    cu.email AS customer_email, cu.phone AS customer_phone,
-    a.closer_id AS adviser_id,
+    {safe_text_sql("m.author_role")} AS author_role,
+    {safe_text_sql("m.author_closer_id")} AS author_id,
+    {safe_text_sql("m.author_email")} AS author_email,
+    {safe_text_sql("m.author_phone")} AS author_phone,
+    {safe_text_sql("m.text")} AS text,
+    {safe_text_sql("cu.closer_id")} AS customer_id,
+    {safe_text_sql(_CUSTOMER_NAME)} AS customer_name,
+    {safe_text_sql("cu.email")} AS customer_email,
+    {safe_text_sql("cu.phone")} AS customer_phone,
+    {safe_text_sql("a.closer_id")} AS adviser_id,
     CASE WHEN a.id IS NULL THEN NULL
-        ELSE {_name("a.first_name", "a.last_name", "a.email", "a.closer_id")} END AS adviser_name,
-    a.email AS adviser_email
+        ELSE {safe_text_sql(_ADVISER_NAME)} END AS adviser_name,
+    {safe_text_sql("a.email")} AS adviser_email
 FROM {_MESSAGE} m
 JOIN {_CONVERSATION} c ON c.id = m.conversation_id
 JOIN {_CUSTOMER} cu ON cu.id = c.customer_id
@@ -240,7 +250,8 @@ def conversation_lines(
 
 
 def message_csv(conversations: QuerySet[Conversation]) -> Iterator[bytes]:
-    """The CSV as PostgreSQL's COPY writes it, header first, relayed as it comes."""
+    """The CSV as PostgreSQL's COPY writes it, header first, relayed as it
+    comes; text cells neutralised in the query (``csv_safety``)."""
     selected, params = _selected(conversations)
     connection = connections[conversations.db]
     ops: Any = connection.ops  # PostgreSQL's: merges parameters as psycopg does
