@@ -14,6 +14,7 @@ api_v1.register("messages", archive_api.MessageViewSet)
 api_v1.register("customers", archive_api.CustomerViewSet)
 api_v1.register("advisers", archive_api.AdviserViewSet)
 api_v1.register("inbound-events", InboundEventViewSet, basename="inbound-event")
+api_v1.register("deletions", archive_api.ConversationDeletionViewSet, basename="deletion")
 
 api_v1_exports: list[URLPattern | URLResolver] = [
     path(

@@ -176,7 +176,7 @@ class ConversationAdmin(ArchiveAdmin):
         '(fragments); or words of the transcript ("exact phrase", -without, or).'
     )
     list_per_page = 50
-    actions = ["export_ndjson", "export_messages_csv"]
+    actions = ["export_ndjson", "export_messages_csv", "export_messages_csv_for_excel"]
     change_form_template = "admin/conversations/conversation/change_form.html"
     fieldsets = [
         (
@@ -322,7 +322,22 @@ class ConversationAdmin(ArchiveAdmin):
     def export_messages_csv(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> StreamingHttpResponse:
-        return attachment(stream_messages_csv(queryset), "text/csv; charset=utf-8", "messages.csv")
+        return self._messages_csv(request, queryset, bom=False)
+
+    # Excel reads a CSV as UTF-8 only after a byte order mark, and other
+    # programs show the mark as a stray character: a choice per download.
+    @admin.action(description="Export messages of selected conversations as CSV for Excel")
+    def export_messages_csv_for_excel(
+        self, request: HttpRequest, queryset: QuerySet[Conversation]
+    ) -> StreamingHttpResponse:
+        return self._messages_csv(request, queryset, bom=True)
+
+    def _messages_csv(
+        self, request: HttpRequest, queryset: QuerySet[Conversation], *, bom: bool
+    ) -> StreamingHttpResponse:
+        return attachment(
+            stream_messages_csv(queryset, bom=bom), "text/csv; charset=utf-8", "messages.csv"
+        )
 
 
 @admin.register(ConversationEvent)

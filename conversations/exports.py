@@ -44,6 +44,7 @@ from django.db import connections, transaction
 from django.db.models import QuerySet
 
 from . import export_sql as postgres
+from .csv_safety import UTF8_BOM, safe_text
 from .models import Conversation, Message
 
 # Rows fetched per round trip by the portable path's cursors.
@@ -292,9 +293,12 @@ class _LineBuffer:
 
 def _message_rows_in_python(conversations: QuerySet[Conversation]) -> Iterator[str]:
     sink = _LineBuffer()
-    writer = csv.writer(sink, lineterminator="\n")  # as PostgreSQL's COPY writes it
-    writer.writerow(MESSAGE_CSV_COLUMNS)
+    csv.writer(sink, lineterminator="\n").writerow(MESSAGE_CSV_COLUMNS)  # as COPY's HEADER
     yield sink.take()
+    # Text quoted, always: Python's writer quotes a field holding "\n" but
+    # not one holding a lone "\r" (a message can), which would split the row.
+    # COPY quotes both; the cells read back the same.
+    writer = csv.writer(sink, lineterminator="\n", quoting=csv.QUOTE_NONNUMERIC)
     rows = (
         Message.objects.using(conversations.db)
         .filter(conversation__in=conversations.order_by().values("pk"))
@@ -322,31 +326,43 @@ def _message_rows_in_python(conversations: QuerySet[Conversation]) -> Iterator[s
             a_last,
             a_email,
         ) = row
+        # Text cells through csv_safety's rule; the ids and the time are ours.
         writer.writerow(
             [
                 pk,
                 conversation_id,
                 iso(sent_at),
-                role,
-                author_id,
-                author_email,
-                author_phone,
-                text,
-                c_id,
-                person_name(c_first, c_last, c_alias, c_email, c_id),
-                c_email,
-                c_phone,
-                a_id or "",
-                person_name(a_first, a_last, a_email, a_id) if a_id else "",
-                a_email or "",
+                *map(
+                    safe_text,
+                    (
+                        role,
+                        author_id,
+                        author_email,
+                        author_phone,
+                        text,
+                        c_id,
+                        person_name(c_first, c_last, c_alias, c_email, c_id),
+                        c_email,
+                        c_phone,
+                        a_id or "",
+                        person_name(a_first, a_last, a_email, a_id) if a_id else "",
+                        a_email or "",
+                    ),
+                ),
             ]
         )
         yield sink.take()
 
 
-def stream_messages_csv(conversations: QuerySet[Conversation]) -> Iterator[bytes]:
+def stream_messages_csv(
+    conversations: QuerySet[Conversation], *, bom: bool = False
+) -> Iterator[bytes]:
     """One CSV row per message (with its conversation's customer and adviser),
-    after a header row; ordered by conversation id, then time."""
+    after a header row; ordered by conversation id, then time. Text cells are
+    safe to open in a spreadsheet (``csv_safety``); ``bom`` starts the file
+    with a UTF-8 byte order mark, for Excel."""
+    if bom:
+        yield UTF8_BOM
     with _read_snapshot(conversations.db):
         if connections[conversations.db].vendor == "postgresql":
             yield from _in_chunks(postgres.message_csv(conversations))

@@ -12,10 +12,12 @@ from typing import TYPE_CHECKING, Any
 from django.db.models import Model
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from rest_framework.authentication import TokenAuthentication
-from rest_framework.permissions import DjangoModelPermissions
+from rest_framework.permissions import BasePermission, DjangoModelPermissions
 from rest_framework.request import Request
 from rest_framework.settings import api_settings
 from rest_framework.throttling import UserRateThrottle
+
+from ..models import Conversation
 
 if TYPE_CHECKING:  # rest_framework.views imports the permission settings
     from rest_framework.views import APIView
@@ -68,6 +70,24 @@ class ViewModelPermissions(DjangoModelPermissions):
         extra: tuple[type[Model], ...] = getattr(view, "also_reveals", ())
         return request.user.has_perms(
             f"{model._meta.app_label}.view_{model._meta.model_name}" for model in extra
+        )
+
+
+class ViewConversationPermission(BasePermission):
+    """Reading needs ``view_conversation``, whatever the view's own model.
+
+    For records about conversations that reveal nothing more than their ids
+    (the deletions feed): a client syncing conversations already holds this
+    permission, and needs the feed to complete its copy.
+    """
+
+    def has_permission(self, request: Request, view: "APIView") -> bool:
+        user = request.user
+        meta = Conversation._meta
+        return bool(
+            user
+            and user.is_authenticated
+            and user.has_perm(f"{meta.app_label}.view_{meta.model_name}")
         )
 
 

@@ -15,7 +15,14 @@ from django.forms.utils import ErrorDict, ErrorList
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField, IsoDateTimeRangeField, RangeField
 
-from ..models import Adviser, Conversation, ConversationStatus, Customer, Message
+from ..models import (
+    Adviser,
+    Conversation,
+    ConversationDeletion,
+    ConversationStatus,
+    Customer,
+    Message,
+)
 from ..selectors import search_conversations
 
 
@@ -215,3 +222,15 @@ class AdviserFilter(ArchiveFilterSet):
 
     def filter_name(self, queryset: QuerySet[Adviser], name: str, value: str) -> QuerySet[Adviser]:
         return queryset.filter(_name_matches("", value, alias=False))
+
+
+class ConversationDeletionFilter(filters.FilterSet):
+    since = UtcDateTimeFilter(
+        field_name="deleted_at",
+        lookup_expr="gte",
+        help_text="Deleted at or after this time (ISO 8601). Absent: from the first deletion.",
+    )
+
+    class Meta:
+        model = ConversationDeletion
+        fields: list[str] = []

@@ -5,9 +5,11 @@ export too (``conversations.exports.conversation_record``); a test holds the
 two together.
 """
 
+from typing import Any
+
 from rest_framework import serializers
 
-from ..models import Adviser, Conversation, Customer, Message
+from ..models import Adviser, Conversation, ConversationDeletion, Customer, Message
 
 
 class CustomerBriefSerializer(serializers.ModelSerializer[Customer]):
@@ -91,3 +93,25 @@ class ConversationDetailSerializer(ConversationSerializer):
 
     class Meta(ConversationSerializer.Meta):
         fields = [*_CONVERSATION_FIELDS, "updated_at", "messages"]
+
+
+class ConversationDeletionSerializer(serializers.ModelSerializer[ConversationDeletion]):
+    conversation = serializers.IntegerField(
+        source="conversation_id", help_text="The id the deleted conversation had."
+    )
+
+    class Meta:
+        model = ConversationDeletion
+        fields = ["conversation", "reason", "deleted_at"]
+
+
+class CsvExportOptions(serializers.Serializer[Any]):
+    """The CSV export's own query parameters, besides the conversation filters."""
+
+    bom = serializers.BooleanField(
+        default=False,
+        help_text=(
+            "Start the file with a UTF-8 byte order mark (`bom=1`), so that Excel reads it "
+            "as UTF-8."
+        ),
+    )

@@ -9,14 +9,15 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiResponse, extend_schema
-from rest_framework import generics, viewsets
+from rest_framework import generics, mixins, viewsets
 from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
 
 from ..exports import stream_conversations_ndjson, stream_messages_csv
-from ..models import Adviser, Conversation, Customer, Message
+from ..models import Adviser, Conversation, ConversationDeletion, Customer, Message
 from . import filters, serializers
+from .access import ViewConversationPermission
 
 # Closer ids are opaque strings (UUIDs in practice), never with control
 # characters: PostgreSQL cannot even compare a text holding NUL, so such a
@@ -82,6 +83,21 @@ class AdviserViewSet(viewsets.ReadOnlyModelViewSet[Adviser]):
     lookup_value_regex = _CLOSER_ID
     ordering_fields = ["updated_at", "id"]
     ordering = ["id"]
+
+
+class ConversationDeletionViewSet(
+    mixins.ListModelMixin, viewsets.GenericViewSet[ConversationDeletion]
+):
+    """Conversations deleted from the archive (erased, past retention, or
+    merged into another), oldest first: a synced copy deletes them too."""
+
+    queryset = ConversationDeletion.objects.all()
+    serializer_class = serializers.ConversationDeletionSerializer
+    filterset_class = filters.ConversationDeletionFilter
+    permission_classes = [ViewConversationPermission]
+    # Fixed: deletion_feed_idx (deleted_at, id) serves every page.
+    ordering_fields = ["deleted_at"]
+    ordering = ["deleted_at"]
 
 
 class _FilteredExportSchema(AutoSchema):
@@ -159,8 +175,11 @@ class MessagesCsvExportView(_ExportView):
             "author_role, author_id, author_email, author_phone, text, customer_id, "
             "customer_name, customer_email, customer_phone, adviser_id, adviser_name, "
             "adviser_email. Ordered by conversation id, then time. Takes the conversation "
-            "list's filters; not paginated."
+            "list's filters; not paginated. Safe to open in a spreadsheet: a text cell "
+            "starting with `=`, `+`, `-`, `@`, a tab, a carriage return or `'` is written "
+            "with one more `'` in front (drop it to get the original)."
         ),
+        parameters=[serializers.CsvExportOptions],
         responses={
             (200, "text/csv"): OpenApiResponse(
                 OpenApiTypes.STR, description="A header row, then one row per message."
@@ -168,5 +187,10 @@ class MessagesCsvExportView(_ExportView):
         },
     )
     def get(self, request: Request) -> StreamingHttpResponse:
+        options = serializers.CsvExportOptions(data=request.query_params)
+        options.is_valid(raise_exception=True)
         conversations = self.filter_queryset(self.get_queryset())
-        return self.streaming_response(stream_messages_csv(conversations), name="messages")
+        return self.streaming_response(
+            stream_messages_csv(conversations, bom=options.validated_data["bom"]),
+            name="messages",
+        )

@@ -4,6 +4,12 @@ Erasure, retention and re-pairing (an open conversation merged into a closed
 one) each delete conversation rows; a client syncing with ``updated_since``
 never sees a row again once it is gone, so it reads ``/api/v1/deletions/``.
 Call ``record_deletions`` in the transaction that deletes the rows.
+
+Not yet pruned: the records hold no personal data (an id, a reason, a time)
+but grow with every deletion. Their retention belongs with the archive's
+(``apply_retention``): prune records older than the longest gap a client may
+leave between two syncs, and say so in docs/api.md ("Incremental sync"), since
+a client that has not synced for longer must then pull everything again.
 """
 
 from collections.abc import Iterable

@@ -5,7 +5,8 @@ come through ``apply_events``. One batch, one transaction:
 
 1. parse every payload (unknown types are skipped, bad ones reported);
 2. upsert the batch's customers, then its advisers, locked in ``closer_id``
-   order (``people``);
+   order, and bump the conversations of people whose details changed
+   (``people``);
 3. upsert the events into the ledger (``ledger``);
 4. reconcile each touched customer's conversations with the identity walk
    (``reconciling``);
@@ -22,7 +23,6 @@ from typing import Any
 
 from django.db import transaction
 
-from ..models import Adviser, Customer
 from ..payloads import InvalidEvent, ParsedEvent, UnknownEventType, parse_event
 from .ledger import record_ledger
 from .people import upsert_people
@@ -101,12 +101,11 @@ def apply_events(events: Sequence[IncomingEvent]) -> BatchResult:
 
 
 def _apply_parsed(parsed: list[tuple[ParsedEvent, int | None]], result: BatchResult) -> None:
-    customers = upsert_people(
-        Customer, [(event.customer, event.occurred_ms) for event, _ in parsed]
-    )
-    advisers = upsert_people(
-        Adviser,
-        [(event.assignee, event.occurred_ms) for event, _ in parsed if event.assignee is not None],
+    customers, advisers = upsert_people(
+        customers=[(event.customer, event.occurred_ms) for event, _ in parsed],
+        advisers=[
+            (event.assignee, event.occurred_ms) for event, _ in parsed if event.assignee is not None
+        ],
     )
     record_ledger(parsed, customers, advisers)
     customer_ids = sorted({customers[event.customer.closer_id].pk for event, _ in parsed})

@@ -5,23 +5,66 @@ an older event never overwrites what a newer one wrote, in whatever order
 they arrive. Rows are created and locked in ``closer_id`` order: the lock
 serialises two workers on one customer, and the order keeps batches that
 span many customers from deadlocking.
+
+A conversation is exported with its customer's and adviser's details, so a
+real change of a detail (a rename, a new email) bumps ``updated_at`` of that
+person's conversations too, in one UPDATE in the batch's transaction: a
+client syncing with ``updated_since`` is sent them again. A re-delivery, or a
+newer event repeating the same values, changes no detail and bumps nothing.
 """
 
+import logging
+from datetime import datetime
 from typing import Any
 
+from django.db.models import Q
 from django.utils import timezone
 
-from ..models import Adviser, Customer
+from ..models import Adviser, Conversation, Customer
 from ..payloads import PersonDetails
+
+logger = logging.getLogger(__name__)
+
+# A bump this large is logged (an adviser renamed, typically).
+_MANY_CONVERSATIONS = 10_000
 
 
 def upsert_people(
-    model: type[Customer | Adviser], sightings: list[tuple[PersonDetails, int]]
-) -> dict[str, Any]:
+    *,
+    customers: list[tuple[PersonDetails, int]],
+    advisers: list[tuple[PersonDetails, int]],
+) -> tuple[dict[str, Customer], dict[str, Adviser]]:
+    """Upsert a batch's customers, then its advisers; return each kind's rows
+    by Closer id. A sighting is (details, event time in ms).
+
+    The conversations of people whose details changed are bumped last, once
+    every person of the batch is locked: an adviser's conversations belong
+    to many customers, and bumping a customer's before waiting for an
+    adviser's lock would hold rows another worker's adviser bump needs
+    while it waits for us (a deadlock).
+    """
+    now = timezone.now()
+    customer_rows, altered_customers = _upsert(Customer, customers, now=now)
+    adviser_rows, altered_advisers = _upsert(Adviser, advisers, now=now)
+    if altered_customers or altered_advisers:
+        # Set-based: one statement however many conversations a person has
+        # (an adviser with 100,000 renamed: docs/benchmarks.md).
+        bumped = Conversation.objects.filter(
+            Q(customer_id__in=altered_customers) | Q(assignee_id__in=altered_advisers)
+        ).update(updated_at=now)
+        if bumped >= _MANY_CONVERSATIONS:
+            # Seconds inside the batch's transaction: say why it was slow.
+            logger.info("new person details: %d conversations marked changed", bumped)
+    return customer_rows, adviser_rows
+
+
+def _upsert(
+    model: type[Any], sightings: list[tuple[PersonDetails, int]], *, now: datetime
+) -> tuple[dict[str, Any], list[int]]:
     """Create missing rows, lock all of them, merge details newest-first;
-    return the rows by Closer id. ``sightings``: (details, event time in ms)."""
+    return the rows by Closer id, and the ids of those whose details changed."""
     if not sightings:
-        return {}
+        return {}, []
     closer_ids = sorted({details.closer_id for details, _ in sightings})
     # New people are inserted with the batch's own merged details, so a new
     # row is written once (each write also updates the admin's trigram
@@ -36,9 +79,8 @@ def upsert_people(
         .filter(closer_id__in=closer_ids)
         .order_by("closer_id")
     }
-    changed, changed_fields = _merge_details(rows, sightings)
+    changed, changed_fields, altered = _merge_details(rows, sightings)
     if changed:
-        now = timezone.now()
         for row in changed.values():
             row.updated_at = now
         # Every row exists and is locked by now, so this INSERT .. ON CONFLICT
@@ -50,17 +92,19 @@ def upsert_people(
             unique_fields=["closer_id"],
             update_fields=[*sorted(changed_fields), "field_times", "updated_at"],
         )
-    return rows
+    return rows, sorted(rows[closer_id].pk for closer_id in altered)
 
 
 def _merge_details(
     rows: dict[str, Any], sightings: list[tuple[PersonDetails, int]]
-) -> tuple[dict[str, Any], set[str]]:
+) -> tuple[dict[str, Any], set[str], set[str]]:
     """Apply each sighting's fields to its row where it is the newest seen
     for that field (per-field times in ``field_times``); return the rows that
-    changed and the names of the fields that did."""
+    changed (a value, or only a field's time), the names of the fields whose
+    value changed, and the Closer ids of the rows where a value did."""
     changed: dict[str, Any] = {}
     changed_fields: set[str] = set()
+    altered: set[str] = set()
     for details, event_ms in sightings:
         row = rows[details.closer_id]
         for name, value in details.values.items():
@@ -76,4 +120,5 @@ def _merge_details(
                 setattr(row, name, value)
                 changed_fields.add(name)
                 changed[details.closer_id] = row
-    return changed, changed_fields
+                altered.add(details.closer_id)
+    return changed, changed_fields, altered

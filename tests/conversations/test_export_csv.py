@@ -75,7 +75,9 @@ def test_rows_carry_the_conversations_customer_and_adviser(client, archive):
         "customer_id": "cust-jon",
         "customer_name": "Jon Snow",
         "customer_email": "jon@winterfell.com",
-        "customer_phone": "+48111",
+        # A leading "+" is quoted (conversations.csv_safety): a spreadsheet
+        # would otherwise read a formula, here the number 48111.
+        "customer_phone": "'+48111",
         "adviser_id": "adv-bob",
         "adviser_name": "Bob Holmes",
         "adviser_email": "bob.holmes@closer.app",

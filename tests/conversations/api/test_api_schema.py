@@ -32,6 +32,7 @@ PATHS = [
     "/api/v1/advisers/{id}/",
     "/api/v1/inbound-events/",
     "/api/v1/inbound-events/{id}/",
+    "/api/v1/deletions/",
     "/api/v1/export/conversations.ndjson",
     "/api/v1/export/messages.csv",
 ]
