@@ -18,6 +18,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from admin_speed.changelist import LargeTableAdmin
+from audit.admin_recording import RecordedReadsAdmin, recorded_export
+from audit.models import AccessAction
+from audit.streams import CsvRecords, NdjsonLines
 
 from . import selectors
 from .admin_display import (
@@ -125,7 +128,7 @@ class AdviserAdmin(ArchiveAdmin):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ArchiveAdmin):
+class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
     list_display = [
         "id",
         "customer_name",
@@ -177,6 +180,10 @@ class ConversationAdmin(ArchiveAdmin):
     )
     list_per_page = 50
     actions = ["export_ndjson", "export_messages_csv"]
+    # Who read what (audit): each transcript page, and each list of previews.
+    audit_change_action = AccessAction.ADMIN_CONVERSATION_VIEWED
+    audit_list_action = AccessAction.ADMIN_CONVERSATION_LIST
+    audit_objects_are_conversations = True
     change_form_template = "admin/conversations/conversation/change_form.html"
     fieldsets = [
         (
@@ -311,6 +318,7 @@ class ConversationAdmin(ArchiveAdmin):
         }
 
     @admin.action(description="Export selected conversations as NDJSON")
+    @recorded_export(AccessAction.ADMIN_EXPORT_NDJSON, rows=NdjsonLines)
     def export_ndjson(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> StreamingHttpResponse:
@@ -319,6 +327,7 @@ class ConversationAdmin(ArchiveAdmin):
         )
 
     @admin.action(description="Export messages of selected conversations as CSV")
+    @recorded_export(AccessAction.ADMIN_EXPORT_CSV, rows=CsvRecords)
     def export_messages_csv(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> StreamingHttpResponse:
