@@ -53,9 +53,7 @@ def test_pruning_deletes_at_most_a_batch_per_statement():
     with CaptureQueriesContext(connection) as queries:
         deleted = prune_access_records(older_than=CUTOFF, batch_size=2, dry_run=False)
 
-    deletes = [
-        q["sql"] for q in queries if q["sql"].startswith('DELETE FROM "audit_accessrecord"')
-    ]
+    deletes = [q["sql"] for q in queries if q["sql"].startswith('DELETE FROM "audit_accessrecord"')]
     assert deleted == 5
     assert len(deletes) == 3  # 2 + 2 + 1
     assert not AccessRecord.objects.exists()
