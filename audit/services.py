@@ -8,12 +8,15 @@ A streamed export is recorded when the view returns, before its first byte;
 """
 
 import logging
+import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
+from urllib.parse import quote, quote_plus
 
 from axes.helpers import get_client_ip_address
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -47,16 +50,20 @@ def record_access(
     ids = sorted(set(conversation_ids))
     if len(ids) > MAX_CONVERSATION_IDS:
         ids = []
+    record = AccessRecord(
+        user=user,
+        username=user.get_username() if user is not None else "",
+        action=action,
+        path=request.path,
+        query=request.META.get("QUERY_STRING", "") if with_query else "",
+        row_count=row_count,
+        client_ip=client_address(request),
+    )
+    if not ids:  # one INSERT: a list page costs the admin one query more, not three
+        record.save()
+        return record
     with transaction.atomic():
-        record = AccessRecord.objects.create(
-            user=user,
-            username=user.get_username() if user is not None else "",
-            action=action,
-            path=request.path,
-            query=request.META.get("QUERY_STRING", "") if with_query else "",
-            row_count=row_count,
-            client_ip=client_address(request),
-        )
+        record.save()
         AccessedConversation.objects.bulk_create(
             AccessedConversation(record=record, conversation_id=pk) for pk in ids
         )
@@ -90,6 +97,29 @@ def recorded_stream(
             )
         except Exception:
             logger.exception("could not record the row count of access record %s", record.pk)
+
+
+ERASED = "[erased]"
+
+
+def forget_in_access_records(*, values: Iterable[str]) -> int:
+    """Replace an erased customer's details (email, name, phone, Closer id)
+    in the query strings of the log, as sent or URL-encoded, with
+    ``[erased]``; return how many records changed. The reads stay recorded;
+    a search term naming the person does not."""
+    forms = {form for value in values if value for form in (value, quote_plus(value), quote(value))}
+    if not forms:
+        return 0
+    pattern = re.compile("|".join(map(re.escape, sorted(forms, key=len, reverse=True))), re.I)
+    matches = Q()
+    for form in forms:
+        matches |= Q(query__icontains=form)
+    changed = []
+    for record in AccessRecord.objects.filter(matches).only("pk", "query"):
+        record.query = pattern.sub(ERASED, record.query)
+        changed.append(record)
+    AccessRecord.objects.bulk_update(changed, ["query"], batch_size=500)
+    return len(changed)
 
 
 def retention_cutoff(now: datetime | None = None) -> datetime:

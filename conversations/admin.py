@@ -53,7 +53,7 @@ class ArchiveAdmin(LargeTableAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ArchiveAdmin):
+class CustomerAdmin(RecordedReadsAdmin, ArchiveAdmin):
     list_display = ["display_name", "random_name", "email", "phone", "closer_id", "conversations"]
     # Not used by the search itself (see get_search_results); they name the
     # fields searched and turn on the search box and the autocomplete view.
@@ -72,6 +72,8 @@ class CustomerAdmin(ArchiveAdmin):
         "recent_conversations",
     )
     fields = readonly_fields
+    # The page lists the customer's latest conversations with their previews.
+    audit_change_action = AccessAction.ADMIN_CONVERSATION_LIST
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
@@ -95,7 +97,7 @@ class CustomerAdmin(ArchiveAdmin):
 
 
 @admin.register(Adviser)
-class AdviserAdmin(ArchiveAdmin):
+class AdviserAdmin(RecordedReadsAdmin, ArchiveAdmin):
     list_display = ["__str__", "email", "is_bot", "closer_id", "conversations"]
     list_filter = ["is_bot"]
     search_fields = ["first_name", "last_name", "email", "closer_id"]
@@ -111,6 +113,8 @@ class AdviserAdmin(ArchiveAdmin):
         "recent_conversations",
     )
     fields = readonly_fields
+    # The page lists the adviser's latest conversations with their previews.
+    audit_change_action = AccessAction.ADMIN_CONVERSATION_LIST
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Adviser], search_term: str

@@ -98,6 +98,15 @@ def test_the_csv_export_action_records_the_messages_sent(admin_client, jon):
     assert (record.row_count, record.completed) == (2, True)
 
 
+def test_a_customers_page_with_their_latest_previews_is_recorded(admin_client, jon):
+    page = reverse("admin:conversations_customer_change", args=[jon.customer_id])
+
+    admin_client.get(page)
+
+    record = only_record()
+    assert (record.action, record.path) == (AccessAction.ADMIN_CONVERSATION_LIST, page)
+
+
 def test_opening_an_inbound_event_is_recorded(admin_client):
     event = stored({"eventType": "ThreadClosedEvent", "messageHistory": []})
 
