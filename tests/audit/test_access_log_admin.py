@@ -1,9 +1,12 @@
 """The access log in the admin: read only by holders of its permission,
 and append-only for everyone, superusers included."""
 
+from datetime import timedelta
+
 import pytest
 from django.contrib.auth.models import Permission, User
 from django.urls import reverse
+from django.utils import timezone
 
 from audit.models import AccessAction, AccessRecord
 
@@ -96,6 +99,21 @@ def test_the_log_is_filtered_by_user(admin_client, admin_user):
     a_record(username="gone")
 
     assert listed(admin_client.get(LOG, {"user__id__exact": admin_user.pk})) == {mine.pk}
+
+
+def test_the_log_is_filtered_by_date(admin_client):
+    today = a_record()
+    a_record(at=timezone.now() - timedelta(days=40))
+
+    response = admin_client.get(LOG)
+    [past_7_days] = [
+        choice["query_string"]
+        for spec in response.context["cl"].filter_specs
+        for choice in spec.choices(response.context["cl"])
+        if choice["display"] == "Past 7 days"
+    ]
+
+    assert listed(admin_client.get(f"{LOG}{past_7_days}")) == {today.pk}
 
 
 def test_the_log_is_searched_by_conversation_id(admin_client):
