@@ -36,8 +36,10 @@ def ann(db: Any) -> Conversation:
 
 
 @pytest.fixture
-def refusing_audit(db: Any) -> Iterator[None]:
-    """A real database fault: the access log refuses every new record."""
+def refusing_audit(transactional_db: Any) -> Iterator[None]:
+    """A real database fault: the access log refuses every new record.
+    Requests run in autocommit, as in production: a failed INSERT there
+    ends nothing but the read."""
     with connection.cursor() as cursor:
         cursor.execute(
             """
