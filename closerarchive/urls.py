@@ -3,7 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from closerarchive import health
+from closerarchive import health, landing
 from closerarchive.metrics import MetricsView
 from conversations.api import views as archive_api
 from webhooks.api import InboundEventViewSet
@@ -29,6 +29,7 @@ api_v1_exports: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("", landing.landing, name="landing"),
     path("admin/", admin.site.urls),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("webhooks/", include("webhooks.urls")),

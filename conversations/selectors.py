@@ -246,17 +246,28 @@ def opened_range() -> tuple[datetime | None, datetime | None]:
 # in the default cache, so a new closed type or year shows in the sidebar
 # within a minute.
 ADMIN_CHOICES_CACHE_SECONDS = 60
+CLOSED_TYPES_CACHE_KEY = "conversations:closed-types"
+OPENED_RANGE_CACHE_KEY = "conversations:opened-range"
 
 
 def cached_closed_types() -> list[str]:
-    key = "conversations:closed-types"
-    return cast(list[str], cache.get_or_set(key, closed_types, ADMIN_CHOICES_CACHE_SECONDS))
+    return cast(
+        list[str],
+        cache.get_or_set(CLOSED_TYPES_CACHE_KEY, closed_types, ADMIN_CHOICES_CACHE_SECONDS),
+    )
 
 
 def cached_opened_range() -> tuple[datetime | None, datetime | None]:
-    key = "conversations:opened-range"
-    bounds = cache.get_or_set(key, opened_range, ADMIN_CHOICES_CACHE_SECONDS)
+    bounds = cache.get_or_set(OPENED_RANGE_CACHE_KEY, opened_range, ADMIN_CHOICES_CACHE_SECONDS)
     return cast(tuple[datetime | None, datetime | None], bounds)
+
+
+def forget_cached_choices() -> None:
+    """Drop the two cached answers above, so the next page reads the archive
+    again: after an erasure, a closed type only that customer's conversations
+    had (Closer's free text) or their conversation's opening time must not
+    be shown for another minute."""
+    cache.delete_many([CLOSED_TYPES_CACHE_KEY, OPENED_RANGE_CACHE_KEY])
 
 
 def transcript(*, conversation: Conversation) -> QuerySet[Message]:

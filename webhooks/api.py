@@ -14,7 +14,7 @@ from rest_framework.permissions import IsAdminUser
 from audit.api_recording import RecordedApiReads
 from audit.models import AccessAction
 from conversations.api.access import ViewModelPermissions
-from conversations.api.filters import UtcDateTimeRangeFilter
+from conversations.api.filters import ArchiveFilterSet, UtcDateTimeRangeFilter
 
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint
 
@@ -68,7 +68,7 @@ class InboundEventDetailSerializer(InboundEventSerializer):
         return bytes(event.raw_body).decode("utf-8", errors="replace")
 
 
-class InboundEventFilter(filters.FilterSet):
+class InboundEventFilter(ArchiveFilterSet):
     status = filters.ChoiceFilter(choices=EventStatus.choices)
     source = filters.ChoiceFilter(choices=EventSource.choices)
     event_type = filters.CharFilter(help_text="`eventType` as sent.")
