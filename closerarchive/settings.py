@@ -49,6 +49,7 @@ INSTALLED_APPS = [
     "drf_spectacular",
     "drf_spectacular_sidecar",
     "axes",
+    "audit",
     "conversations",
     "webhooks",
     "backfill",
@@ -415,6 +416,11 @@ else:
     AXES_IPWARE_META_PRECEDENCE_ORDER = ("REMOTE_ADDR",)
 # No "AXES: BEGIN version ..." banner on every manage.py command.
 AXES_VERBOSE = False
+
+# --- Access audit (issue 16) -------------------------------------------------------
+# Who read which conversations is kept this many days (audit.services
+# .prune_access_records deletes older records).
+AUDIT_RETENTION_DAYS = env_int("AUDIT_RETENTION_DAYS", 730, minimum=1)
 
 # --- Errors: Sentry (issue 15) --------------------------------------------------
 # Off unless SENTRY_DSN is set; closerarchive/sentry.py says what is sent (no

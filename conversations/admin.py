@@ -18,6 +18,9 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from admin_speed.changelist import LargeTableAdmin
+from audit.admin_recording import RecordedReadsAdmin, recorded_export
+from audit.models import AccessAction
+from audit.streams import CsvRecords, NdjsonLines
 
 from . import selectors
 from .admin_display import (
@@ -50,7 +53,7 @@ class ArchiveAdmin(LargeTableAdmin):
 
 
 @admin.register(Customer)
-class CustomerAdmin(ArchiveAdmin):
+class CustomerAdmin(RecordedReadsAdmin, ArchiveAdmin):
     list_display = ["display_name", "random_name", "email", "phone", "closer_id", "conversations"]
     # Not used by the search itself (see get_search_results); they name the
     # fields searched and turn on the search box and the autocomplete view.
@@ -69,6 +72,8 @@ class CustomerAdmin(ArchiveAdmin):
         "recent_conversations",
     )
     fields = readonly_fields
+    # The page lists the customer's latest conversations with their previews.
+    audit_change_action = AccessAction.ADMIN_CONVERSATION_LIST
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Customer], search_term: str
@@ -92,7 +97,7 @@ class CustomerAdmin(ArchiveAdmin):
 
 
 @admin.register(Adviser)
-class AdviserAdmin(ArchiveAdmin):
+class AdviserAdmin(RecordedReadsAdmin, ArchiveAdmin):
     list_display = ["__str__", "email", "is_bot", "closer_id", "conversations"]
     list_filter = ["is_bot"]
     search_fields = ["first_name", "last_name", "email", "closer_id"]
@@ -108,6 +113,8 @@ class AdviserAdmin(ArchiveAdmin):
         "recent_conversations",
     )
     fields = readonly_fields
+    # The page lists the adviser's latest conversations with their previews.
+    audit_change_action = AccessAction.ADMIN_CONVERSATION_LIST
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Adviser], search_term: str
@@ -125,7 +132,7 @@ class AdviserAdmin(ArchiveAdmin):
 
 
 @admin.register(Conversation)
-class ConversationAdmin(ArchiveAdmin):
+class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
     list_display = [
         "id",
         "customer_name",
@@ -177,6 +184,10 @@ class ConversationAdmin(ArchiveAdmin):
     )
     list_per_page = 50
     actions = ["export_ndjson", "export_messages_csv", "export_messages_csv_for_excel"]
+    # Who read what (audit): each transcript page, and each list of previews.
+    audit_change_action = AccessAction.ADMIN_CONVERSATION_VIEWED
+    audit_list_action = AccessAction.ADMIN_CONVERSATION_LIST
+    audit_objects_are_conversations = True
     change_form_template = "admin/conversations/conversation/change_form.html"
     fieldsets = [
         (
@@ -311,6 +322,7 @@ class ConversationAdmin(ArchiveAdmin):
         }
 
     @admin.action(description="Export selected conversations as NDJSON")
+    @recorded_export(AccessAction.ADMIN_EXPORT_NDJSON, rows=NdjsonLines)
     def export_ndjson(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> StreamingHttpResponse:
@@ -319,6 +331,7 @@ class ConversationAdmin(ArchiveAdmin):
         )
 
     @admin.action(description="Export messages of selected conversations as CSV")
+    @recorded_export(AccessAction.ADMIN_EXPORT_CSV, rows=CsvRecords)
     def export_messages_csv(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> StreamingHttpResponse:
@@ -327,6 +340,7 @@ class ConversationAdmin(ArchiveAdmin):
     # Excel reads a CSV as UTF-8 only after a byte order mark, and other
     # programs show the mark as a stray character: a choice per download.
     @admin.action(description="Export messages of selected conversations as CSV for Excel")
+    @recorded_export(AccessAction.ADMIN_EXPORT_CSV, rows=CsvRecords)
     def export_messages_csv_for_excel(
         self, request: HttpRequest, queryset: QuerySet[Conversation]
     ) -> StreamingHttpResponse:

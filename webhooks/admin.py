@@ -14,6 +14,8 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from admin_speed.changelist import LargeTableAdmin
+from audit.admin_recording import RecordedReadsAdmin
+from audit.models import AccessAction
 from conversations import services as archive
 
 from . import endpoints, outbox
@@ -171,8 +173,9 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(LargeTableAdmin):
-    """The inbox as received; read-only except for re-processing."""
+class InboundEventAdmin(RecordedReadsAdmin, LargeTableAdmin):
+    """The inbox as received; read-only except for re-processing. An event's
+    page shows its raw body, transcript included: each view is recorded."""
 
     list_display = [
         "id",
@@ -189,6 +192,7 @@ class InboundEventAdmin(LargeTableAdmin):
     search_fields = ["=id", "=customer_closer_id"]
     search_help_text = "An event id or a Closer customer id (exact)."
     actions = ["reprocess"]
+    audit_change_action = AccessAction.INBOUND_EVENT_VIEWED
     readonly_fields = (
         "event_type",
         "status",

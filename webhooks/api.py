@@ -11,6 +11,8 @@ from django_filters import rest_framework as filters
 from rest_framework import serializers, viewsets
 from rest_framework.permissions import IsAdminUser
 
+from audit.api_recording import RecordedApiReads
+from audit.models import AccessAction
 from conversations.api.access import ViewModelPermissions
 from conversations.api.filters import ArchiveFilterSet, UtcDateTimeRangeFilter
 
@@ -83,8 +85,13 @@ class InboundEventFilter(ArchiveFilterSet):
         fields: list[str] = []
 
 
-class InboundEventViewSet(viewsets.ReadOnlyModelViewSet[InboundEvent]):
-    """Events as received, newest first (staff with the view permission only)."""
+class InboundEventViewSet(RecordedApiReads, viewsets.ReadOnlyModelViewSet[InboundEvent]):
+    """Events as received, newest first (staff with the view permission only).
+    A detail carries the raw body, transcript included: it is recorded."""
+
+    audit_list_action = None  # no bodies in the list
+    audit_detail_action = AccessAction.INBOUND_EVENT_VIEWED
+    audit_conversation_key = None
 
     permission_classes = [IsAdminUser, ViewModelPermissions]
     queryset = InboundEvent.objects.select_related("endpoint")

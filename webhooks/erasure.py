@@ -51,6 +51,7 @@ from django.db.models.expressions import RawSQL
 from django.db.models.fields import BooleanField
 from django.utils import timezone
 
+from audit.services import forget_in_access_records
 from conversations import services as archive
 
 from .models import CustomerErasure, EventStatus, InboundEvent, InboundEventQuerySet, customer_key
@@ -191,9 +192,15 @@ def _erase_one(*, closer_id: str, emails: set[str], erased_by: str) -> CustomerE
     erasure, _ = CustomerErasure.objects.update_or_create(
         customer_key=key, defaults={"erased_at": timezone.now(), "erased_by": erased_by[:150]}
     )
+    # Read before the rows go: the access log's query strings may name them.
+    searched_for = [*archive.identifying_values(closer_id=closer_id), *sorted(emails)]
     counts = archive.erase_customer_rows(closer_id=closer_id)
     counts["admin_log_entries"] += logged
-    erasure.counts = {**counts, "inbound_events": blanked}
+    erasure.counts = {
+        **counts,
+        "inbound_events": blanked,
+        "access_log_queries": forget_in_access_records(values=searched_for),
+    }
     erasure.save(update_fields=["counts"])
     return erasure
 

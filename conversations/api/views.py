@@ -14,6 +14,10 @@ from rest_framework.renderers import BaseRenderer
 from rest_framework.request import Request
 from rest_framework.serializers import BaseSerializer
 
+from audit.api_recording import RecordedApiExport, RecordedApiReads
+from audit.models import AccessAction
+from audit.streams import CsvRecords, NdjsonLines
+
 from ..exports import stream_conversations_ndjson, stream_messages_csv
 from ..models import Adviser, Conversation, ConversationDeletion, Customer, Message
 from . import filters, serializers
@@ -25,8 +29,9 @@ from .access import ViewConversationPermission
 _CLOSER_ID = r"[^/\x00-\x1f\x7f]+"
 
 
-class ConversationViewSet(viewsets.ReadOnlyModelViewSet[Conversation]):
-    """Conversations, newest first; the detail carries the whole transcript."""
+class ConversationViewSet(RecordedApiReads, viewsets.ReadOnlyModelViewSet[Conversation]):
+    """Conversations, newest first; the detail carries the whole transcript.
+    Both are recorded in the access log (the list shows each one's preview)."""
 
     queryset = Conversation.objects.select_related("customer", "assignee")
     filterset_class = filters.ConversationFilter
@@ -46,9 +51,11 @@ class ConversationViewSet(viewsets.ReadOnlyModelViewSet[Conversation]):
         return serializers.ConversationSerializer
 
 
-class MessageViewSet(viewsets.ReadOnlyModelViewSet[Message]):
+class MessageViewSet(RecordedApiReads, viewsets.ReadOnlyModelViewSet[Message]):
     """Messages one by one, in the order they were stored. (A transcript in
-    time order is the conversation's detail.)"""
+    time order is the conversation's detail.) Reads are recorded in the access log."""
+
+    audit_conversation_key = "conversation"
 
     queryset = Message.objects.all()
     serializer_class = serializers.MessageSerializer
@@ -136,9 +143,11 @@ class _ExportView(generics.GenericAPIView[Conversation]):
         return response
 
 
-class ConversationsNdjsonExportView(_ExportView):
+class ConversationsNdjsonExportView(RecordedApiExport, _ExportView):
     media_type = "application/x-ndjson"
     extension = "ndjson"
+    audit_action = AccessAction.API_EXPORT_NDJSON
+    audit_rows = NdjsonLines
 
     @extend_schema(
         operation_id="export_conversations_ndjson",
@@ -161,9 +170,11 @@ class ConversationsNdjsonExportView(_ExportView):
         )
 
 
-class MessagesCsvExportView(_ExportView):
+class MessagesCsvExportView(RecordedApiExport, _ExportView):
     media_type = "text/csv; charset=utf-8"
     extension = "csv"
+    audit_action = AccessAction.API_EXPORT_CSV
+    audit_rows = CsvRecords
     also_reveals = (Message,)
 
     @extend_schema(

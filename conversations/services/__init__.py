@@ -26,6 +26,7 @@ from .erasure import (
     ArchivedCustomer,
     customers_matching,
     erase_customer_rows,
+    identifying_values,
     scrub_admin_history,
 )
 from .normaliser import (
@@ -61,6 +62,7 @@ __all__ = [
     "customers_matching",
     "datetime_to_ms",
     "erase_customer_rows",
+    "identifying_values",
     "event_type_of",
     "prepare_event",
     "record_deletions",

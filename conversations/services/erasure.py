@@ -58,6 +58,17 @@ def customers_matching(identifier: str) -> list[ArchivedCustomer]:
     ]
 
 
+def identifying_values(*, closer_id: str) -> list[str]:
+    """What a member of staff may have typed to find this customer: their
+    Closer id, e-mail, phone and full name (the ones they have)."""
+    customer = Customer.objects.filter(closer_id=closer_id).first()
+    if customer is None:
+        return [closer_id]
+    full_name = f"{customer.first_name} {customer.last_name}".strip()
+    values = [closer_id, customer.email, customer.phone, full_name]
+    return [value for value in values if value]
+
+
 def erase_customer_rows(*, closer_id: str) -> dict[str, int]:
     """Delete the customer and everything filed under them, and blank what
     names them elsewhere in the archive; return the number of rows removed

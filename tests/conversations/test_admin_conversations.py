@@ -235,13 +235,13 @@ def test_changelist_queries_do_not_grow_with_the_rows_shown(
     for n in range(40):
         archive_conversation(f"cust-bulk-{n}", [("CUSTOMER", f"parcel number {n}")], adviser=BOB)
     # session, user, closed types, the advisers the search names, serial plan,
-    # count, rows, date range: never one per row, and the date hierarchy does
-    # not run the search again.
-    with django_assert_max_num_queries(8):
+    # count, rows, date range, the access record: never one per row, and the
+    # date hierarchy does not run the search again.
+    with django_assert_max_num_queries(9):
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert len(listed(response)) == 41
     # ... and the same plus the table's row estimate without a search.
-    with django_assert_max_num_queries(8):
+    with django_assert_max_num_queries(9):
         staff.get(CHANGELIST)
 
 
@@ -250,8 +250,8 @@ def test_the_sidebar_choices_are_read_once_a_minute_not_once_a_page(
 ):
     staff.get(CHANGELIST, {"q": "parcel"})
     # session, user, the advisers the search names, serial plan, matching
-    # ids, rows by id: no closed types, no date range.
-    with django_assert_num_queries(6) as queries:
+    # ids, rows by id, the access record: no closed types, no date range.
+    with django_assert_num_queries(7) as queries:
         staff.get(CHANGELIST, {"q": "parcel"})
     assert not any("closed_type >" in q["sql"] for q in queries.captured_queries)
 
@@ -259,7 +259,7 @@ def test_the_sidebar_choices_are_read_once_a_minute_not_once_a_page(
 def test_a_changelist_page_loads_only_the_columns_it_shows(
     staff, archive, django_assert_max_num_queries
 ):
-    with django_assert_max_num_queries(8) as queries:
+    with django_assert_max_num_queries(9) as queries:
         staff.get(CHANGELIST)
     rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
     assert rows
@@ -316,8 +316,8 @@ def test_pages_of_a_filtered_list_are_the_pages_django_gives(archive):
 def test_a_search_page_runs_the_search_once(staff, archive, django_assert_num_queries):
     # session, user, closed types, the advisers the search names (see
     # selectors._indexed_matches), serial plan, matching ids (the search),
-    # rows by id, date range
-    with django_assert_num_queries(8) as queries:
+    # rows by id, date range, the access record
+    with django_assert_num_queries(9) as queries:
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert listed(response) == {archive["jon"].pk}
     searches = [q["sql"] for q in queries.captured_queries if "to_tsquery" in q["sql"]]
@@ -328,8 +328,9 @@ def test_a_page_of_a_longer_list_loads_its_rows_once(
     staff, archive, monkeypatch, django_assert_num_queries
 ):
     monkeypatch.setattr(site._registry[Conversation], "list_per_page", 2)
-    # session, user, closed types, serial plan, matching ids, rows by id, date range
-    with django_assert_num_queries(7) as queries:
+    # session, user, closed types, serial plan, matching ids, rows by id, date
+    # range, the access record
+    with django_assert_num_queries(8) as queries:
         response = staff.get(CHANGELIST, {"status__exact": "closed", "p": 2})
     assert len(listed(response)) == 1
     rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
@@ -337,7 +338,7 @@ def test_a_page_of_a_longer_list_loads_its_rows_once(
 
 
 def test_the_id_list_is_planned_without_parallel_workers(staff, archive, django_assert_num_queries):
-    with django_assert_num_queries(8) as queries:
+    with django_assert_num_queries(9) as queries:  # with the access record
         staff.get(CHANGELIST, {"q": "parcel"})
     sql = [q["sql"] for q in queries.captured_queries]
     serial = sql.index("SET LOCAL max_parallel_workers_per_gather = 0")
