@@ -43,13 +43,18 @@ def archive_time(value: datetime | None) -> str | None:
     return timeformat.minute(value)
 
 
+# A name in a list cell, a few lines of its narrow column at most.
+CELL_NAME_LENGTH = 48
+
+
 def person_cell(name: str) -> str:
-    """A name in a list cell: cut at ``TITLE_NAME_LENGTH`` characters, the
-    whole name in the tooltip when it was cut."""
-    shown = title_name(name)
-    if shown == name:
+    """A name in a list cell: cut at ``CELL_NAME_LENGTH`` characters, the
+    whole name (up to a title's length) in the tooltip when it was cut."""
+    if len(name) <= CELL_NAME_LENGTH:
         return name
-    return format_html('<span title="{}">{}</span>', name, shown)
+    return format_html(
+        '<span title="{}">{}</span>', title_name(name), Truncator(name).chars(CELL_NAME_LENGTH)
+    )
 
 
 def short_preview(text: str, limit: int = 80) -> str:
@@ -104,10 +109,11 @@ def side_of(role: str) -> str:
 
 
 def author_label(message: Any, customer: Customer, adviser: Adviser | None) -> str:
+    # Names cut as in titles: a transcript line is the message, not a pasted name.
     if message.author_role == MessageRole.CUSTOMER:
-        return str(customer)
+        return title_name(str(customer))
     if adviser is not None and message.author_closer_id == adviser.closer_id:
-        return str(adviser)
+        return title_name(str(adviser))
     who = message.author_email or message.author_closer_id or "unknown"
     return f"{who} ({message.author_role.lower()})"
 
