@@ -58,6 +58,8 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     # Static files straight from STATIC_ROOT, before sessions and the rest.
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Staff reads from DATABASE_REPLICA_URL when set (a no-op without it).
+    "closerarchive.replica.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -82,7 +84,7 @@ WSGI_APPLICATION = "closerarchive.wsgi.application"
 TEMPLATES = [
     {
         "BACKEND": "django.template.backends.django.DjangoTemplates",
-        "DIRS": [],
+        "DIRS": [BASE_DIR / "closerarchive" / "templates"],  # the landing page
         "APP_DIRS": True,
         "OPTIONS": {
             "context_processors": [
@@ -145,8 +147,11 @@ WEBHOOK_TIMESTAMP_TOLERANCE_SECONDS = env_int("WEBHOOK_TIMESTAMP_TOLERANCE_SECON
 # request). Disabling an endpoint or rotating its secrets takes effect in the
 # other web processes within this time.
 WEBHOOK_ENDPOINT_CACHE_SECONDS = env_int("WEBHOOK_ENDPOINT_CACHE_SECONDS", 10)
-# Public base URL printed by create_endpoint (no trailing slash).
-PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "http://127.0.0.1:8000").rstrip("/")
+# Public base of the webhook URLs that create_endpoint, setup_demo and the
+# admin show (no trailing slash). Empty: they follow the address in use (the
+# admin's request, setup_demo's --host/--port, create_endpoint's --base-url,
+# else http://127.0.0.1:8000; webhooks/endpoints.py).
+PUBLIC_BASE_URL = env_str("PUBLIC_BASE_URL", "").rstrip("/")
 # Let the request body through Django's own limit; the view enforces ours.
 DATA_UPLOAD_MAX_MEMORY_SIZE = max(WEBHOOK_MAX_BODY_BYTES + 1, 2_621_440)
 
@@ -223,6 +228,7 @@ CELERY_BEAT_SCHEDULE = {
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": [
         "rest_framework.authentication.TokenAuthentication",
+        "conversations.api.access.BearerTokenAuthentication",
         "rest_framework.authentication.SessionAuthentication",
     ],
     "DEFAULT_PERMISSION_CLASSES": ["conversations.api.access.ViewModelPermissions"],
@@ -245,7 +251,8 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "closer-archive API",
     "DESCRIPTION": (
         "Read-only export of archived Closer conversations. Authenticate with "
-        "`Authorization: Token KEY` (`python manage.py drf_create_token USER`) or a "
+        "`Authorization: Token KEY` or `Authorization: Bearer KEY` (`python manage.py "
+        "drf_create_token USER`) or a "
         "session; the user needs the view permission of what they read."
     ),
     "VERSION": "1.0.0",
@@ -357,6 +364,33 @@ DATABASES["default"]["CONN_MAX_AGE"] = conn_max_age
 DATABASES["default"]["CONN_HEALTH_CHECKS"] = env_bool(
     "DATABASE_CONN_HEALTH_CHECKS", conn_max_age > 0
 )
+
+# --- Reads from a streaming replica (issue 19) ----------------------------------
+# With DATABASE_REPLICA_URL, staff pages and API reads (GET and HEAD under
+# /admin/ and /api/) read from that PostgreSQL streaming replica; the webhook
+# path, processing, the backfill, commands and every write use DATABASE_URL.
+# After a browser's own write (any other method), its reads stay on the
+# primary for REPLICA_PIN_SECONDS, so it sees what it just saved. See
+# closerarchive/replica.py and docs/scaling.md.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+REPLICA_PIN_SECONDS = env_int("REPLICA_PIN_SECONDS", 30, minimum=1)
+if DATABASE_REPLICA_URL:
+    replica = dj_database_url.parse(DATABASE_REPLICA_URL)
+    if not IS_POSTGRES or replica["ENGINE"] != "django.db.backends.postgresql":
+        raise ImproperlyConfigured(
+            "DATABASE_REPLICA_URL needs PostgreSQL for both DATABASE_URL and the replica"
+        )
+    DATABASES["replica"] = {
+        **replica,
+        "OPTIONS": DATABASES["default"]["OPTIONS"],
+        "CONN_MAX_AGE": DATABASES["default"]["CONN_MAX_AGE"],
+        "CONN_HEALTH_CHECKS": DATABASES["default"]["CONN_HEALTH_CHECKS"],
+        # The test database has no replica of its own: the suite's tests read
+        # "replica" from the test database (a real replica is started by
+        # tests/closerarchive/test_replica.py).
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASE_ROUTERS = ["closerarchive.replica.ReplicaRouter"]
 
 # --- Client address behind proxies (issue 15) ---------------------------------
 # django-axes locks a username+address pair out; behind a reverse proxy every

@@ -3,7 +3,7 @@ from django.urls import URLPattern, URLResolver, include, path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from rest_framework.routers import SimpleRouter
 
-from closerarchive import health
+from closerarchive import health, landing
 from closerarchive.metrics import MetricsView
 from conversations.admin import conversation_permalink
 from conversations.api import views as archive_api
@@ -30,6 +30,7 @@ api_v1_exports: list[URLPattern | URLResolver] = [
 ]
 
 urlpatterns = [
+    path("", landing.landing, name="landing"),
     path("admin/", admin.site.urls),
     # A conversation's permalink (staff only): conversations/permalinks.py.
     path("c/<str:token>/", conversation_permalink, name="conversation-permalink"),

@@ -148,6 +148,17 @@ def customer_id_of(payload: Any) -> str:
         return ""
 
 
+def customer_email_of(payload: Any) -> str:
+    """The customer's e-mail as an event carries it (inside ``customer``, or
+    beside it as in Closer's documented example), as the archive would store
+    it; empty when there is none. Erasure by e-mail reads stored events
+    through it, the same reading as ``parse_event``'s."""
+    customer = payload.get("customer") if isinstance(payload, dict) else None
+    if not isinstance(customer, dict):
+        return ""
+    return _text(_first_present(customer, payload, "email"), EMAIL_MAX_LENGTH) or ""
+
+
 def parse_event(payload: Any) -> ParsedEvent:
     """Read one Closer event; raise UnknownEventType or InvalidEvent."""
     if not isinstance(payload, dict):

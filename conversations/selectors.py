@@ -279,17 +279,35 @@ def opened_years() -> list[int]:
 # in the default cache, so a new closed type or year shows in the sidebar
 # within a minute.
 ADMIN_CHOICES_CACHE_SECONDS = 60
+CLOSED_TYPES_CACHE_KEY = "conversations:closed-types"
 
 
 def cached_closed_types() -> list[str]:
-    key = "conversations:closed-types"
-    return cast(list[str], cache.get_or_set(key, closed_types, ADMIN_CHOICES_CACHE_SECONDS))
+    return cast(
+        list[str],
+        cache.get_or_set(CLOSED_TYPES_CACHE_KEY, closed_types, ADMIN_CHOICES_CACHE_SECONDS),
+    )
+
+
+def opened_years_cache_key() -> str:
+    # Per time zone: a conversation of New Year's Eve is in another year elsewhere.
+    return f"conversations:opened-years:{timezone.get_current_timezone_name()}"
 
 
 def cached_opened_years() -> list[int]:
-    # Per time zone: a conversation of New Year's Eve is in another year elsewhere.
-    key = f"conversations:opened-years:{timezone.get_current_timezone_name()}"
-    return cast(list[int], cache.get_or_set(key, opened_years, ADMIN_CHOICES_CACHE_SECONDS))
+    return cast(
+        list[int],
+        cache.get_or_set(opened_years_cache_key(), opened_years, ADMIN_CHOICES_CACHE_SECONDS),
+    )
+
+
+def forget_cached_choices() -> None:
+    """Drop the two cached answers above, so the next page reads the archive
+    again: after an erasure, a closed type only that customer's conversations
+    had (Closer's free text) or the year of their conversations must not
+    be shown for another minute. (The years of the time zone in use: the
+    settings' TIME_ZONE, in a command as in the admin.)"""
+    cache.delete_many([CLOSED_TYPES_CACHE_KEY, opened_years_cache_key()])
 
 
 def transcript(*, conversation: Conversation) -> QuerySet[Message]:

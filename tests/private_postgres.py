@@ -14,6 +14,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import NoReturn
 
 import pytest
 
@@ -27,11 +28,19 @@ def _bindir() -> Path:
             ["pg_config", "--bindir"], capture_output=True, text=True, check=True, timeout=30
         ).stdout.strip()
     except (OSError, subprocess.CalledProcessError):
-        pytest.skip("pg_config is not installed: no PostgreSQL server programs")
+        _unavailable("pg_config is not installed: no PostgreSQL server programs")
     bindir = Path(found)
     if not (bindir / "initdb").exists() or not (bindir / "pg_ctl").exists():
-        pytest.skip(f"initdb and pg_ctl are not in {bindir}")
+        _unavailable(f"initdb and pg_ctl are not in {bindir}")
     return bindir
+
+
+def _unavailable(reason: str) -> NoReturn:
+    """Skip on a laptop without the server programs; fail where they are
+    required (CI sets REQUIRE_POSTGRES_SERVER=1: these tests must run there)."""
+    if os.environ.get("REQUIRE_POSTGRES_SERVER") == "1":
+        pytest.fail(f"{reason} (REQUIRE_POSTGRES_SERVER=1)")
+    pytest.skip(reason)
 
 
 class PrivatePostgres:
@@ -64,6 +73,14 @@ class PrivatePostgres:
             "-E", "UTF8", "--locale=C", "--no-sync",
         )  # fmt: skip
 
+    def init_replica_of(self, primary: "PrivatePostgres") -> None:
+        """A streaming replica of ``primary`` instead of a new cluster: a base
+        backup with the standby settings written (``-R``)."""
+        self._run(
+            "pg_basebackup", "-h", "127.0.0.1", "-p", str(primary.port), "-U", "postgres",
+            "-D", str(self.data), "-R", "-X", "stream", "--no-sync", "--checkpoint=fast",
+        )  # fmt: skip
+
     def start(self) -> None:
         options = (
             f"-p {self.port} -c listen_addresses=127.0.0.1 -k {self.workdir} "
@@ -84,14 +101,18 @@ class PrivatePostgres:
 
 
 @contextmanager
-def private_postgres() -> Iterator[PrivatePostgres]:
-    """A started cluster in a new temporary directory; stopped and removed afterwards."""
+def private_postgres(*, replica_of: PrivatePostgres | None = None) -> Iterator[PrivatePostgres]:
+    """A started cluster in a new temporary directory (a streaming replica of
+    ``replica_of`` if given); stopped and removed afterwards."""
     workdir = Path(tempfile.mkdtemp(prefix="closer-archive-pg-"))
     try:
         if os.geteuid() == 0:
             shutil.chown(workdir, user="postgres")
         server = PrivatePostgres(workdir)
-        server.init()
+        if replica_of is None:
+            server.init()
+        else:
+            server.init_replica_of(replica_of)
         server.start()
         try:
             yield server

@@ -57,12 +57,17 @@ def celery_broker(url: str, *, flush: bool = True) -> Iterator[None]:
 
 @contextmanager
 def celery_worker(
-    broker_url: str, *extra_args: str, log_path: Path | None = None, quiet: bool = False
+    broker_url: str,
+    *extra_args: str,
+    log_path: Path | None = None,
+    quiet: bool = False,
+    settings: dict[str, str] | None = None,
 ) -> Iterator[subprocess.Popen[bytes]]:
     """Start ``celery worker`` against the test database; stop it afterwards.
 
     ``log_path``: where its output goes (discarded by default). ``quiet``:
-    no start-up banner, so the output holds only log lines.
+    no start-up banner, so the output holds only log lines. ``settings``:
+    more environment variables for it.
     """
     log = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
     env = {
@@ -70,6 +75,7 @@ def celery_worker(
         "DATABASE_URL": database_url_for_tests(),
         "CELERY_BROKER_URL": broker_url,
         "EVENT_RETRY_BASE_SECONDS": "1",
+        **(settings or {}),
     }
     worker = subprocess.Popen(
         [

@@ -99,7 +99,11 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
                 **self.admin_site.each_context(request),
                 "opts": self.opts,
                 "title": title,
-                "credentials": issued,
+                # URLs on the address this admin is reached at, unless
+                # PUBLIC_BASE_URL says where Closer must send them.
+                "credentials": [
+                    credentials.seen_at(request.build_absolute_uri("/")) for credentials in issued
+                ],
             },
         )
         add_never_cache_headers(response)

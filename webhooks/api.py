@@ -12,7 +12,7 @@ from rest_framework import serializers, viewsets
 from rest_framework.permissions import IsAdminUser
 
 from conversations.api.access import ViewModelPermissions
-from conversations.api.filters import UtcDateTimeRangeFilter
+from conversations.api.filters import ArchiveFilterSet, UtcDateTimeRangeFilter
 
 from .models import EventSource, EventStatus, InboundEvent, WebhookEndpoint
 
@@ -66,7 +66,7 @@ class InboundEventDetailSerializer(InboundEventSerializer):
         return bytes(event.raw_body).decode("utf-8", errors="replace")
 
 
-class InboundEventFilter(filters.FilterSet):
+class InboundEventFilter(ArchiveFilterSet):
     status = filters.ChoiceFilter(choices=EventStatus.choices)
     source = filters.ChoiceFilter(choices=EventSource.choices)
     event_type = filters.CharFilter(help_text="`eventType` as sent.")

@@ -6,13 +6,17 @@ hash is stored, and secrets are never listed or logged.
 
 import base64
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from django.conf import settings
 from django.db import transaction
 from django.urls import reverse
 
 from .models import WebhookEndpoint
+
+# Where webhook URLs point when neither PUBLIC_BASE_URL nor the address in use
+# (a request's, or setup_demo's --host/--port) says otherwise: `make run`'s.
+DEFAULT_BASE_URL = "http://127.0.0.1:8000"
 
 
 @dataclass(frozen=True)
@@ -23,14 +27,27 @@ class IssuedCredentials:
     token: str | None = None
     hmac_secret: str | None = None
     standard_webhooks_secret: str | None = None
+    # The address the operator is using (e.g. the admin's, from its request).
+    base_url: str | None = None
 
     @property
     def url(self) -> str | None:
-        return endpoint_url(self.token) if self.token else None
+        return endpoint_url(self.token, base_url=self.base_url) if self.token else None
+
+    def seen_at(self, base_url: str) -> "IssuedCredentials":
+        """The same credentials, their URL on ``base_url`` unless
+        PUBLIC_BASE_URL names the public address."""
+        return replace(self, base_url=base_url)
 
 
-def endpoint_url(token: str) -> str:
-    return settings.PUBLIC_BASE_URL + reverse("webhooks:closer", args=[token])
+def public_base_url(base_url: str | None = None) -> str:
+    """PUBLIC_BASE_URL when it is set; else ``base_url`` (the address in use),
+    else the default: so printed URLs follow `make run PORT=...`."""
+    return (settings.PUBLIC_BASE_URL or base_url or DEFAULT_BASE_URL).rstrip("/")
+
+
+def endpoint_url(token: str, *, base_url: str | None = None) -> str:
+    return public_base_url(base_url) + reverse("webhooks:closer", args=[token])
 
 
 def new_hmac_secret() -> str:

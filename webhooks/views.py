@@ -1,4 +1,4 @@
-"""The receive view: POST /webhooks/closer/<token>/."""
+"""The receive view: POST /webhooks/closer/<token>/ (the trailing slash optional)."""
 
 import logging
 from dataclasses import dataclass
@@ -7,7 +7,6 @@ from django.conf import settings
 from django.db import DatabaseError, DataError
 from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
-from django.views.decorators.http import require_POST
 
 from . import metrics
 from .receiving import Rejected, find_endpoint, receive_event
@@ -34,12 +33,17 @@ class _Delivery:
 
 
 @csrf_exempt
-@require_POST
 def receive_closer_webhook(request: HttpRequest, token: str) -> JsonResponse:
     delivery = _Delivery()
     status_code = 500  # unless an answer is made: an unexpected error
     try:
-        response = _receive(request, token, delivery)
+        if request.method == "POST":
+            response = _receive(request, token, delivery)
+        else:
+            # JSON like every other answer here (Django's require_POST gives
+            # an empty body), and before the token is looked at.
+            response = _error(405, f"method {request.method} not allowed: POST an event")
+            response["Allow"] = "POST"
         status_code = response.status_code
         return response
     finally:

@@ -11,6 +11,7 @@ from typing import Any
 from django import forms
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
+from django.forms.utils import ErrorDict, ErrorList
 from django_filters import rest_framework as filters
 from django_filters.fields import IsoDateTimeField, IsoDateTimeRangeField, RangeField
 
@@ -65,6 +66,36 @@ class StrictBooleanFilter(filters.TypedChoiceFilter):
         super().__init__(*args, **kwargs)
 
 
+class ArchiveFilterSet(filters.FilterSet):
+    """A FilterSet whose errors name the query parameter at fault.
+
+    django-filter files a range filter's errors under the filter's name
+    (``opened``), which is no parameter at all: the client sent
+    ``opened_after`` or ``opened_before``. Each half of a range is checked
+    again on its own, and its error filed under its own parameter.
+    """
+
+    @property
+    def errors(self) -> ErrorDict:
+        named = ErrorDict(renderer=self.form.renderer)
+        for name, messages in self.form.errors.items():
+            field = self.form.fields.get(name)
+            halves = self._range_errors(name, field) if isinstance(field, RangeField) else {}
+            named.update(halves or {name: messages})
+        return named
+
+    def _range_errors(self, name: str, field: RangeField) -> dict[str, ErrorList]:
+        errors = {}
+        suffixes = getattr(field.widget, "suffixes", None) or ["min", "max"]
+        for suffix, half in zip(suffixes, field.fields, strict=True):
+            parameter = f"{name}_{suffix}"
+            try:
+                half.clean(self.form.data.get(parameter))
+            except ValidationError as error:
+                errors[parameter] = ErrorList(error.error_list)
+        return errors
+
+
 def _name_matches(prefix: str, words: str, *, alias: bool) -> Q:
     """Every word of ``words`` in the first name, last name (or alias)."""
     condition = Q()
@@ -78,7 +109,7 @@ def _name_matches(prefix: str, words: str, *, alias: bool) -> Q:
     return condition
 
 
-class ConversationFilter(filters.FilterSet):
+class ConversationFilter(ArchiveFilterSet):
     customer = filters.CharFilter(
         field_name="customer__closer_id", help_text="The customer's Closer id."
     )
@@ -133,7 +164,7 @@ class ConversationFilter(filters.FilterSet):
         return search_conversations(query=value, queryset=queryset)
 
 
-class MessageFilter(filters.FilterSet):
+class MessageFilter(ArchiveFilterSet):
     conversation = IdFilter(field_name="conversation_id", help_text="The conversation's id.")
     customer = filters.CharFilter(
         field_name="conversation__customer__closer_id", help_text="The customer's Closer id."
@@ -148,7 +179,7 @@ class MessageFilter(filters.FilterSet):
         fields: list[str] = []
 
 
-class CustomerFilter(filters.FilterSet):
+class CustomerFilter(ArchiveFilterSet):
     email = filters.CharFilter(lookup_expr="iexact", help_text="Case-insensitive.")
     phone = filters.CharFilter(help_text="Exact match.")
     name = filters.CharFilter(
@@ -168,7 +199,7 @@ class CustomerFilter(filters.FilterSet):
         return queryset.filter(_name_matches("", value, alias=True))
 
 
-class AdviserFilter(filters.FilterSet):
+class AdviserFilter(ArchiveFilterSet):
     email = filters.CharFilter(lookup_expr="iexact", help_text="Case-insensitive.")
     name = filters.CharFilter(
         method="filter_name", help_text="Every word in the first or last name."

@@ -14,13 +14,20 @@ from ..payloads import (
     InvalidEvent,
     UnknownEventType,
     check_event,
+    customer_email_of,
     customer_id_of,
     datetime_to_ms,
     event_type_of,
     storable,
 )
 from .deletions import record_deletions
-from .erasure import ArchivedCustomer, customers_matching, erase_customer_rows
+from .erasure import (
+    ERASED_TABLES,
+    ArchivedCustomer,
+    customers_matching,
+    erase_customer_rows,
+    scrub_admin_history,
+)
 from .normaliser import (
     APPLIED,
     INVALID,
@@ -35,6 +42,7 @@ from .normaliser import (
 
 __all__ = [
     "APPLIED",
+    "ERASED_TABLES",
     "INVALID",
     "KNOWN_EVENT_TYPES",
     "SKIPPED",
@@ -48,6 +56,7 @@ __all__ = [
     "apply_events",
     "check_event",
     "closer_events",
+    "customer_email_of",
     "customer_id_of",
     "customers_matching",
     "datetime_to_ms",
@@ -55,5 +64,6 @@ __all__ = [
     "event_type_of",
     "prepare_event",
     "record_deletions",
+    "scrub_admin_history",
     "storable",
 ]

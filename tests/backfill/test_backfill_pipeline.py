@@ -19,7 +19,7 @@ pytestmark = pytest.mark.django_db
 def test_an_error_while_reading_ahead_is_raised_in_the_command(tmp_path, monkeypatch):
     dump = write(tmp_path / "dump.ndjson", [created_event("c1", 1)])
 
-    def failing_read(source):
+    def failing_read(source, counter=None):
         yield Record(position=None, payload=created_event("c2", 2))
         raise PermissionError(13, "cannot read", source)
 

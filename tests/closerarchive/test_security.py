@@ -173,6 +173,20 @@ def test_webhook_tokens_are_redacted_from_django_request_logs(
     assert token not in output and wrong_token not in output
 
 
+def test_webhook_tokens_are_redacted_from_logs_of_the_url_without_its_slash(
+    client, endpoint_with_secrets, console_output
+):
+    _, token = endpoint_with_secrets
+
+    client.post(f"/webhooks/closer/{token}", b"{}", content_type="application/json")  # 401
+    client.get(f"/webhooks/closer/{token}")  # 405
+
+    output = console_output.getvalue()
+    assert "Unauthorized: /webhooks/closer/<redacted>" in output
+    assert "Method Not Allowed: /webhooks/closer/<redacted>" in output
+    assert token not in output
+
+
 @pytest.mark.slow
 def test_webhook_tokens_are_redacted_from_the_gunicorn_access_log(tmp_path):
     port, token = free_port(), secrets.token_urlsafe(32)

@@ -130,6 +130,7 @@ def test_the_inbound_events_list_uses_the_same_date_format(staff):
 def test_view_site_leads_to_the_landing_page(staff):
     page = staff.get(reverse("admin:index")).content.decode()
     assert '<a href="/">View site</a>' in page
+    assert staff.get("/").status_code == 200
 
 
 def test_the_date_hierarchy_reads_its_years_in_one_query_then_from_the_cache(

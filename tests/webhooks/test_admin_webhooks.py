@@ -238,3 +238,29 @@ def test_inbound_event_search_finds_a_customers_events(admin_client):
     inbound(customer_closer_id="c-43")
     assert listed(admin_client.get(EVENTS, {"q": "c-42"})) == {event.pk}
     assert listed(admin_client.get(EVENTS, {"q": str(event.pk)})) == {event.pk}
+
+
+def test_a_rotated_url_is_shown_on_the_address_the_admin_is_reached_at(
+    admin_client, make_endpoint, settings
+):
+    settings.PUBLIC_BASE_URL = ""
+    endpoint, _ = make_endpoint()
+
+    response = admin_client.post(
+        ENDPOINTS,
+        {"action": "rotate_token", "_selected_action": [endpoint.pk]},
+        HTTP_HOST="localhost:8123",
+    )
+
+    assert shown_credentials(response)["url"].startswith("http://localhost:8123/webhooks/closer/")
+
+
+def test_a_rotated_url_is_shown_on_public_base_url_when_it_is_set(
+    admin_client, make_endpoint, settings
+):
+    settings.PUBLIC_BASE_URL = "https://archive.example.com"
+    endpoint, _ = make_endpoint()
+
+    response = run_action(admin_client, "rotate_token", [endpoint])
+
+    assert shown_credentials(response)["url"].startswith("https://archive.example.com/webhooks/")

@@ -65,3 +65,19 @@ def test_a_taken_name_is_a_clear_error():
     create("acme")
     with pytest.raises(CommandError, match="already exists"):
         create("acme")
+
+
+def test_the_url_follows_the_base_url_given(settings):
+    settings.PUBLIC_BASE_URL = ""
+
+    result = json.loads(create("acme", "--base-url", "http://127.0.0.1:8123", "--json"))
+
+    assert result["url"] == f"http://127.0.0.1:8123/webhooks/closer/{result['token']}/"
+
+
+def test_an_explicit_public_base_url_wins_over_the_base_url_given(settings):
+    settings.PUBLIC_BASE_URL = "https://archive.example.com"
+
+    result = json.loads(create("acme", "--base-url", "http://127.0.0.1:8123", "--json"))
+
+    assert result["url"].startswith("https://archive.example.com/webhooks/closer/")

@@ -29,3 +29,34 @@ def test_the_printed_password_logs_in_even_after_the_admin_was_locked_out(client
 
     response = client.post("/admin/login/", {"username": "admin", "password": password})
     assert response.status_code == 302
+
+
+def printed_urls(*args: str) -> list[str]:
+    out = io.StringIO()
+    call_command("setup_demo", *args, stdout=out)
+    return re.findall(r"https?://[^\s/]+", out.getvalue())
+
+
+def test_every_printed_url_follows_the_port_make_run_serves_on(settings):
+    settings.PUBLIC_BASE_URL = ""  # as when the environment does not set it
+
+    bases = printed_urls("--port", "8123")
+
+    assert len(bases) >= 3  # the admin, the webhook and the curl command
+    assert set(bases) == {"http://127.0.0.1:8123"}
+
+
+def test_make_ups_webhook_urls_follow_the_webhook_port(settings):
+    settings.PUBLIC_BASE_URL = ""
+
+    bases = printed_urls("--port", "8123", "--webhook-port", "8124", "--stack")
+
+    assert set(bases) == {"http://127.0.0.1:8123", "http://127.0.0.1:8124"}
+
+
+def test_an_explicit_public_base_url_wins_over_the_port(settings):
+    settings.PUBLIC_BASE_URL = "https://archive.example.com"
+
+    bases = printed_urls("--port", "8123")
+
+    assert set(bases) == {"https://archive.example.com"}

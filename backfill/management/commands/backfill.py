@@ -8,13 +8,15 @@ second run adds nothing.
 
 import gc
 import json
+import os
 import queue
 import sys
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from collections.abc import Generator, Iterator
+from contextlib import closing, contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
@@ -22,7 +24,16 @@ from django.db import DatabaseError
 from tqdm import tqdm
 
 from backfill import metrics
-from backfill.dumps import DumpNotFound, Position, Unreadable, expand_paths, read_source
+from backfill.dumps import (
+    DUMP_SUFFIXES,
+    STDIN,
+    BytesRead,
+    DumpNotFound,
+    Position,
+    Unreadable,
+    expand_paths,
+    read_source,
+)
 from backfill.services import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
 
 # Chosen by measurement (docs/benchmarks.md): 1000 events go about as
@@ -58,11 +69,23 @@ class Command(BaseCommand):
             sources = expand_paths(options["paths"])
         except DumpNotFound as error:
             raise CommandError(str(error)) from None
+        for path in options["paths"]:
+            if path != STDIN and Path(path).is_dir() and not expand_paths([path]):
+                self._warn(f"{path}: no dump files in this directory ({_SUFFIXES_SHOWN})")
+        if not sources:
+            raise CommandError("nothing to backfill: no dump files were found")
         errors_file = open(options["errors"], "w", encoding="utf-8") if options["errors"] else None  # noqa: SIM115
         report = _Report(self, errors_file)
+        bytes_read = BytesRead()
+        # Bytes of the files as read (compressed, for .gz): a total, a
+        # percentage and an ETA; standard input has no size, only a rate.
+        total = None if STDIN in sources else sum(os.path.getsize(s) for s in sources)
         progress = tqdm(
-            unit=" events",
+            total=total,
+            bar_format=_BAR_FORMAT if total is not None else _RATE_ONLY_FORMAT,
+            unit="B",
             unit_scale=True,
+            unit_divisor=1024,
             disable=options["no_progress"] or not sys.stderr.isatty(),
             file=sys.stderr,
             dynamic_ncols=True,
@@ -70,8 +93,12 @@ class Command(BaseCommand):
         started = time.monotonic()
         stopped_by: DatabaseError | KeyboardInterrupt | None = None
         try:
-            with _collecting_garbage_between_batches():
-                for number, batch in enumerate(_read_ahead(sources, options["batch_size"])):
+            with (
+                _collecting_garbage_between_batches(),
+                # Closed on the way out, whatever stops the loop: the reader stops.
+                closing(_read_ahead(sources, options["batch_size"], bytes_read)) as batches,
+            ):
+                for number, batch in enumerate(batches):
                     report.read += batch.read
                     for unreadable in batch.unreadable:
                         report.error(unreadable.position, unreadable.reason)
@@ -81,7 +108,11 @@ class Command(BaseCommand):
                             read=batch.read, unreadable=len(batch.unreadable), result=result
                         )
                     report.add(result)
-                    progress.update(batch.read)
+                    rate = report.read / max(time.monotonic() - started, 1e-9)
+                    progress.set_postfix_str(
+                        f"{report.read:,} events, {rate:,.0f} events/s", refresh=False
+                    )
+                    progress.update(batch.bytes_read - progress.n)
                     # Freed before the next batch is unpickled: never two in memory.
                     del batch, result
                     if number % GC_EVERY_BATCHES == 0:
@@ -101,6 +132,9 @@ class Command(BaseCommand):
         report.summarise(
             files=len(sources), elapsed=time.monotonic() - started, dry_run=options["dry_run"]
         )
+        if stopped_by is None and report.read == 0:
+            self._warn("the input holds no events (every file is empty)")
+            raise CommandError("nothing to backfill: the input holds no events")
         if isinstance(stopped_by, KeyboardInterrupt):
             raise CommandError(
                 "interrupted; what was committed is kept, and running the same command"
@@ -117,20 +151,33 @@ class Command(BaseCommand):
             where = f" (see {options['errors']})" if errors_file else ""
             raise CommandError(f"{report.errors} record(s) could not be archived{where}")
 
+    def _warn(self, message: str) -> None:
+        self.stderr.write(self.style.WARNING(f"warning: {message}"))
+
+
+# tqdm's own formats, with the unit after both counts (21.9kB/1.2MB, not 21.9k/1.2M).
+_BAR_FORMAT = "{l_bar}{bar}| {n_fmt}B/{total_fmt}B [{elapsed}<{remaining}, {rate_fmt}{postfix}]"
+_RATE_ONLY_FORMAT = "{n_fmt}B [{elapsed}, {rate_fmt}{postfix}]"
+_SUFFIXES_SHOWN = ", ".join(f"*{suffix}" for suffix in DUMP_SUFFIXES) + " and their .gz"
+
 
 @dataclass
 class _Batch:
     events: list[DumpedEvent] = field(default_factory=list)
     unreadable: list[Unreadable] = field(default_factory=list)
     read: int = 0
+    bytes_read: int = 0  # of all the files, by the end of this batch
 
 
-def _batches(sources: list[str], size: int) -> Iterator[_Batch]:
+def _batches(
+    sources: list[str], size: int, bytes_read: BytesRead | None = None
+) -> Iterator[_Batch]:
     """Records of every source in order, screened and keyed, cut into batches
     of ``size`` events or ``MAX_BATCH_MESSAGES`` messages, whichever comes first."""
+    bytes_read = bytes_read or BytesRead()
     batch, messages = _Batch(), 0
     for source in sources:
-        for item in read_source(source):
+        for item in read_source(source, bytes_read):
             batch.read += 1
             if isinstance(item, Unreadable):
                 batch.unreadable.append(item)
@@ -141,13 +188,17 @@ def _batches(sources: list[str], size: int) -> Iterator[_Batch]:
             history = item.payload.get("messageHistory") if isinstance(item.payload, dict) else None
             messages += len(history) if isinstance(history, list) else 0
             if len(batch.events) >= size or messages >= MAX_BATCH_MESSAGES:
+                batch.bytes_read = bytes_read.count
                 yield batch
                 batch, messages = _Batch(), 0
     if batch.read:
+        batch.bytes_read = bytes_read.count
         yield batch
 
 
-def _read_ahead(sources: list[str], size: int) -> Iterator[_Batch]:
+def _read_ahead(
+    sources: list[str], size: int, bytes_read: BytesRead
+) -> Generator[_Batch, None, None]:
     """``_batches`` on a second thread, one batch ahead.
 
     Reading, decoding and hashing the next batch then overlaps the database
@@ -169,7 +220,7 @@ def _read_ahead(sources: list[str], size: int) -> Iterator[_Batch]:
 
     def produce() -> None:
         try:
-            for batch in _batches(sources, size):
+            for batch in _batches(sources, size, bytes_read):
                 if not put(batch):
                     return
         except BaseException as error:  # handed to the main thread, raised there
@@ -238,9 +289,15 @@ class _Report:
                 line = json.dumps(entry)  # the record itself cannot be written back
             self.errors_file.write(line + "\n")
         if self.errors <= ERRORS_SHOWN:
-            self.command.stderr.write(f"{position}: {reason}")
+            self.show(f"{position}: {reason}")
         elif self.errors == ERRORS_SHOWN + 1 and not self.errors_file:
-            self.command.stderr.write("more errors not shown; use --errors FILE to keep them all")
+            self.show("more errors not shown; use --errors FILE to keep them all")
+
+    def show(self, line: str) -> None:
+        """An error line above the progress bar: the bar is cleared, the line
+        written, the bar drawn again below it."""
+        with tqdm.external_write_mode(file=sys.stderr):
+            self.command.stderr.write(line)
 
     def summarise(self, *, files: int, elapsed: float, dry_run: bool) -> None:
         total = self.total

@@ -4,6 +4,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.test import override_settings
+from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from conversations.models import Adviser, Conversation, Customer, Message
@@ -145,3 +146,19 @@ def test_throttling_counts_each_user_separately():
 
     assert first.get("/api/v1/conversations/").status_code == 429
     assert second.get("/api/v1/conversations/").status_code == 200
+
+
+def test_a_token_sent_as_bearer_reads_like_one_sent_as_token():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {Token.objects.create(user=superuser()).key}")
+
+    response = client.get("/api/v1/conversations/")
+
+    assert response.status_code == 200
+
+
+def test_an_invalid_bearer_token_gets_401():
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION="Bearer not-a-real-token")
+
+    assert client.get("/api/v1/conversations/").status_code == 401

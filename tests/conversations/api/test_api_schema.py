@@ -162,3 +162,14 @@ def test_no_generated_request_gets_a_server_error(case, archive_and_token):
         headers={"Authorization": archive_and_token},
         checks=[not_a_server_error, response_schema_conformance, content_type_conformance],
     )
+
+
+def test_the_schema_documents_bearer_tokens_beside_token(openapi):
+    schemes = openapi["components"]["securitySchemes"]
+
+    assert schemes["bearerAuth"]["type"] == "http"
+    assert schemes["bearerAuth"]["scheme"] == "bearer"
+    assert "tokenAuth" in schemes
+    security = openapi["paths"]["/api/v1/conversations/"]["get"]["security"]
+    assert {"bearerAuth": []} in security
+    assert {"tokenAuth": []} in security

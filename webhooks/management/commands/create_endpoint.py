@@ -26,6 +26,12 @@ class Command(BaseCommand):
             metavar="KEY",
             help="Accept only events whose customer.apiKey is KEY (repeatable).",
         )
+        parser.add_argument(
+            "--base-url",
+            metavar="URL",
+            help="where this server is reached (e.g. http://127.0.0.1:8123), for the printed URL;"
+            " PUBLIC_BASE_URL wins when set (default: http://127.0.0.1:8000)",
+        )
         parser.add_argument("--json", action="store_true", help="Print one JSON object.")
 
     def handle(self, *args: Any, **options: Any) -> None:
@@ -38,6 +44,7 @@ class Command(BaseCommand):
             )
         except IntegrityError:
             raise CommandError(f"an endpoint named {options['name']!r} already exists") from None
+        issued = issued.seen_at(options["base_url"]) if options["base_url"] else issued
         result = {
             "name": endpoint.name,
             "url": issued.url,

@@ -12,6 +12,7 @@ from django.core.management.base import BaseCommand, CommandParser
 from django.urls import reverse
 
 from conversations.services import IncomingEvent, apply_events
+from webhooks.endpoints import public_base_url
 from webhooks.models import WebhookEndpoint
 
 DEMO_EVENTS = Path(__file__).resolve().parents[2] / "demo" / "events.json"
@@ -56,8 +57,10 @@ class Command(BaseCommand):
         example = CURL_EXAMPLE
         if example.is_relative_to(Path.cwd()):
             example = example.relative_to(Path.cwd())
-        base = f"http://{options['host']}:{options['port']}"
-        webhooks_base = f"http://{options['host']}:{options['webhook_port'] or options['port']}"
+        # The address served (make run's PORT), unless PUBLIC_BASE_URL names another.
+        served = f"http://{options['host']}:{options['port']}"
+        webhooks_served = f"http://{options['host']}:{options['webhook_port'] or options['port']}"
+        base, webhooks_base = public_base_url(served), public_base_url(webhooks_served)
         url = webhooks_base + reverse("webhooks:closer", args=[token])
         self.stdout.write(
             self.style.SUCCESS("closer-archive is ready.")
@@ -66,7 +69,7 @@ class Command(BaseCommand):
   Login:     {user.get_username()} / {password}
   Webhook:   {url}
   Demo data: {len(events)} events, {result.new_conversations} new conversations
-{self._stack_lines(base, webhooks_base) if options["stack"] else ""}
+{self._stack_lines(base, served, webhooks_served) if options["stack"] else ""}
 
 Send a conversation.closed event:
   curl -i -X POST -H 'Content-Type: application/json' \\
@@ -75,11 +78,12 @@ Send a conversation.closed event:
 """
         )
 
-    def _stack_lines(self, base: str, webhooks_base: str) -> str:
+    def _stack_lines(self, base: str, served: str, webhooks_served: str) -> str:
+        # The processes at the addresses they listen on, whatever the public base.
         return f"""  API:       {base}/api/v1/ (Swagger UI: {base}/api/docs/)
   Processes (Procfile, under honcho; Ctrl-C stops them all):
-    web       {base}  gunicorn, gthread workers: admin, API, static files
-    webhooks  {webhooks_base}  gunicorn, sync workers: POST /webhooks/closer/<token>/
+    web       {served}  gunicorn, gthread workers: admin, API, static files
+    webhooks  {webhooks_served}  gunicorn, sync workers: POST /webhooks/closer/<token>/
     worker    celery worker: processes the stored events
     beat      celery beat: the sweep every SWEEP_INTERVAL_SECONDS
 """
