@@ -260,3 +260,16 @@ def test_a_permalink_sends_visitors_to_log_in(client, jon):
 
 def test_a_permalink_needs_the_permission_to_view_conversations(staff_without_conversations, jon):
     assert staff_without_conversations.get(permalink_path(jon)).status_code == 403
+
+
+def test_an_erasure_takes_its_years_out_of_the_year_links_at_once(
+    staff, jon, django_capture_on_commit_callbacks
+):
+    early = archive_conversation("cust-early")
+    Conversation.objects.filter(pk=early.pk).update(opened_at=early.opened_at.replace(year=2019))
+    assert "?opened_at__year=2019" in staff.get(CHANGELIST).content.decode()  # now cached
+
+    with django_capture_on_commit_callbacks(execute=True):
+        erase_customer_rows(closer_id="cust-early")
+
+    assert "?opened_at__year=2019" not in staff.get(CHANGELIST).content.decode()
