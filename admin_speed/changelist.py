@@ -7,7 +7,6 @@ widget templates (docs/benchmarks.md, Admin search).
 """
 
 from collections.abc import Callable
-from datetime import datetime
 from typing import Any
 
 from django.contrib import admin
@@ -54,12 +53,13 @@ class LargeTableAdmin(admin.ModelAdmin):
     def get_changelist(self, request: HttpRequest, **kwargs: Any) -> type[ChangeList]:
         return LargeTableChangeList
 
-    def date_hierarchy_range(self) -> tuple[datetime | None, datetime | None]:
-        """The first and last value of ``date_hierarchy`` in the whole table,
-        or (None, None) when it has none: ``{% calendar_date_hierarchy %}``
-        offers the years between them. Asked on every changelist page, so an
-        admin that uses the tag answers it cheaply (an index, a cache)."""
-        raise NotImplementedError(f"{type(self).__name__} has no date_hierarchy_range()")
+    def date_hierarchy_years(self) -> list[int]:
+        """The years, ascending, with a value of ``date_hierarchy`` in the
+        whole table (in the current time zone), none when it is empty:
+        ``{% calendar_date_hierarchy %}`` offers them. Asked on every
+        changelist page, so an admin that uses the tag answers it cheaply
+        (an index, a cache)."""
+        raise NotImplementedError(f"{type(self).__name__} has no date_hierarchy_years()")
 
     def action_checkbox(self, obj: Any) -> SafeString:
         return self.action_checkbox_renderer()(obj)

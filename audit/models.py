@@ -17,6 +17,10 @@ class AccessAction(models.TextChoices):
     ADMIN_CONVERSATION_VIEWED = "admin_conversation_viewed", "Conversation viewed in the admin"
     # The changelist shows each conversation's first customer message.
     ADMIN_CONVERSATION_LIST = "admin_conversation_list", "Conversation list viewed in the admin"
+    ADMIN_TRANSCRIPT_DOWNLOADED = (
+        "admin_transcript_downloaded",
+        "Transcript downloaded from the admin (text or HTML)",
+    )
     ADMIN_EXPORT_NDJSON = "admin_export_ndjson", "Admin export (NDJSON)"
     ADMIN_EXPORT_CSV = "admin_export_csv", "Admin export (CSV)"
     # Conversation lists carry each one's preview; message lists their texts.

@@ -136,6 +136,8 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+# The admin's dates: "2026-12-07 14:03 CET", in TIME_ZONE (closerarchive/formats/).
+FORMAT_MODULE_PATH = ["closerarchive.formats"]
 
 # --- Webhooks -----------------------------------------------------------------
 # Largest body accepted by the receive view; larger bodies get 413.

@@ -5,6 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from closerarchive import health, landing
 from closerarchive.metrics import MetricsView
+from conversations.admin import conversation_permalink
 from conversations.api import views as archive_api
 from webhooks.api import InboundEventViewSet
 
@@ -32,6 +33,8 @@ api_v1_exports: list[URLPattern | URLResolver] = [
 urlpatterns = [
     path("", landing.landing, name="landing"),
     path("admin/", admin.site.urls),
+    # A conversation's permalink (staff only): conversations/permalinks.py.
+    path("c/<str:token>/", conversation_permalink, name="conversation-permalink"),
     path("metrics", MetricsView.as_view(), name="metrics"),
     path("webhooks/", include("webhooks.urls")),
     path("api/v1/", include((api_v1.urls + api_v1_exports, "api"), namespace="v1")),

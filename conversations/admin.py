@@ -5,38 +5,50 @@ every model is view-only here. Search goes through
 ``selectors.search_conversations``, the same function the REST API calls.
 """
 
-from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.conf import settings
-from django.contrib import admin
+from django.contrib import admin, messages
+from django.contrib.admin.utils import unquote
+from django.core.exceptions import PermissionDenied
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
-from django.urls import reverse
+from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect
+from django.template.response import TemplateResponse
+from django.urls import URLPattern, path, reverse
 from django.utils.html import format_html
-from django.utils.http import urlencode
+from django.utils.http import content_disposition_header, urlencode
 
 from admin_speed.changelist import LargeTableAdmin
 from audit.admin_recording import RecordedReadsAdmin, recorded_export
 from audit.models import AccessAction
+from audit.services import record_access
 from audit.streams import CsvRecords, NdjsonLines
 
-from . import selectors
+from . import permalinks, selectors, timeformat
 from .admin_display import (
     admin_link,
     archive_time,
     attachment,
-    author_label,
     conversation_table,
     conversations_url,
+    event_label,
     inbound_event_url,
+    person_cell,
     short_preview,
-    side_of,
+    transcript_lines,
 )
-from .admin_filters import AdviserFilter, AdviserKindFilter, ClosedTypeFilter, CustomerFilter
+from .admin_filters import (
+    AdviserFilter,
+    AdviserKindFilter,
+    ClosedTypeFilter,
+    CreatedEventFilter,
+    CustomerFilter,
+)
 from .exports import stream_conversations_ndjson, stream_messages_csv
-from .models import Adviser, Conversation, ConversationEvent, Customer
+from .models import Adviser, Conversation, ConversationEvent, Customer, DeletionReason
+from .transcript_files import TranscriptFile
 
 
 class ArchiveAdmin(LargeTableAdmin):
@@ -133,15 +145,15 @@ class AdviserAdmin(RecordedReadsAdmin, ArchiveAdmin):
 
 @admin.register(Conversation)
 class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
+    # The columns that fit a 1280 px screen beside the filters (the closing
+    # time, closed type and the rest are on the conversation's page); the
+    # preview is the one column that takes the width left (admin.css).
     list_display = [
-        "id",
         "customer_name",
         "adviser_name",
-        "status",
-        "closed_type",
         "opened",
-        "closed",
-        "message_count",
+        "status_label",
+        "message_total",
         "first_message",
     ]
     list_filter = [
@@ -150,7 +162,7 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         AdviserKindFilter,
         AdviserFilter,
         CustomerFilter,
-        "created_event_missing",
+        ("created_event_missing", CreatedEventFilter),
     ]
     list_select_related = ["customer", "assignee"]
     # What the columns read (customer_name, adviser_name, and __str__ for the
@@ -197,7 +209,7 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
                     ("customer_link", "adviser_link"),
                     ("status", "closed_type"),
                     ("opened_at", "closed_at"),
-                    ("message_count", "created_event_missing"),
+                    ("message_count", "created_event"),
                     "closer_id",
                 ]
             },
@@ -211,7 +223,7 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         "opened_at",
         "closed_at",
         "message_count",
-        "created_event_missing",
+        "created_event",
         "closer_id",
     ]
 
@@ -236,10 +248,9 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
             },
         )
 
-    def date_hierarchy_range(self) -> tuple[datetime | None, datetime | None]:
-        # The first and last opening, cached: {% calendar_date_hierarchy %}
-        # offers the years between them.
-        return selectors.cached_opened_range()
+    def date_hierarchy_years(self) -> list[int]:
+        # The years with conversations, cached: {% calendar_date_hierarchy %} offers them.
+        return selectors.cached_opened_years()
 
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
@@ -252,27 +263,41 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         customer = conversation.customer
         name = customer.display_name
         if customer.random_name and customer.random_name != name:
-            return f"{name} ({customer.random_name})"
-        return name
+            return person_cell(f"{name} ({customer.random_name})")
+        return person_cell(name)
 
     @admin.display(description="adviser", ordering="assignee__last_name")
     def adviser_name(self, conversation: Conversation) -> str:
         adviser = conversation.assignee
         if adviser is None:
             return "-"
-        return f"{adviser} (bot)" if adviser.is_bot else str(adviser)
+        return person_cell(f"{adviser} (bot)" if adviser.is_bot else str(adviser))
 
     @admin.display(description="opened at", ordering="opened_at")
     def opened(self, conversation: Conversation) -> str | None:
         return archive_time(conversation.opened_at)
 
-    @admin.display(description="closed at", ordering="closed_at")
-    def closed(self, conversation: Conversation) -> str | None:
-        return archive_time(conversation.closed_at)
+    @admin.display(description="status", ordering="status")
+    def status_label(self, conversation: Conversation) -> str:
+        # "Closed (solved)": the closed type beside the status, one column for both.
+        status = conversation.get_status_display()
+        return f"{status} ({conversation.closed_type})" if conversation.closed_type else status
+
+    @admin.display(description="messages", ordering="message_count")
+    def message_total(self, conversation: Conversation) -> int:
+        return conversation.message_count
 
     @admin.display(description="first customer message")
     def first_message(self, conversation: Conversation) -> str:
         return short_preview(conversation.preview)
+
+    @admin.display(description="created event")
+    def created_event(self, conversation: Conversation) -> str:
+        # Words, not the boolean's icons: a red ✗ read as "missing" when the
+        # event was there ("created event missing: no").
+        if conversation.created_event_missing or conversation.created_event_ms is None:
+            return "Missing: never received; the conversation is dated by its first message"
+        return f"Received, {timeformat.epoch_ms(conversation.created_event_ms)}"
 
     @admin.display(description="customer")
     def customer_link(self, conversation: Conversation) -> str:
@@ -292,27 +317,24 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         obj: Conversation | None = None,
     ) -> HttpResponse:
         if obj is not None:
-            context.update(self.transcript_context(obj))
+            context.update(self.transcript_context(request, obj))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def transcript_context(self, conversation: Conversation) -> dict[str, Any]:
-        customer, adviser = conversation.customer, conversation.assignee
+    def transcript_context(
+        self, request: HttpRequest, conversation: Conversation
+    ) -> dict[str, Any]:
+        customer = conversation.customer
         return {
-            "transcript": [
-                {
-                    "side": side_of(message.author_role),
-                    "author": author_label(message, customer, adviser),
-                    "sent_at": message.sent_at,
-                    "text": message.text,
-                }
-                for message in selectors.transcript(conversation=conversation)
-            ],
+            "transcript": transcript_lines(conversation),
+            "download_text_url": self.download_url(conversation, "text"),
+            "download_html_url": self.download_url(conversation, "html"),
+            "permalink_url": request.build_absolute_uri(permalink_path(conversation)),
             "visitor_context": sorted(
                 (str(key), value if isinstance(value, str) else repr(value))
                 for key, value in conversation.visitor_context.items()
             ),
             "building_events": [
-                {"label": event.get_kind_display(), "url": inbound_event_url(event)}
+                {"label": event_label(event), "url": inbound_event_url(event)}
                 for event in selectors.building_events(conversation=conversation)
                 if event.inbound_event_id is not None
             ],
@@ -320,6 +342,85 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
             + "?"
             + urlencode({"customer_closer_id": customer.closer_id}),
         }
+
+    # --- Downloads and the permalink ------------------------------------------------
+
+    def get_urls(self) -> list[URLPattern]:
+        prefix = f"{self.opts.app_label}_{self.opts.model_name}"
+        return [
+            path(
+                "<path:object_id>/transcript.txt",
+                self.admin_site.admin_view(self.transcript_text_view),
+                name=f"{prefix}_transcript_text",
+            ),
+            path(
+                "<path:object_id>/transcript.html",
+                self.admin_site.admin_view(self.transcript_html_view),
+                name=f"{prefix}_transcript_html",
+            ),
+            *super().get_urls(),
+        ]
+
+    def download_url(self, conversation: Conversation, kind: str) -> str:
+        name = f"admin:{self.opts.app_label}_{self.opts.model_name}_transcript_{kind}"
+        return reverse(name, args=[conversation.pk])
+
+    def transcript_file(self, request: HttpRequest, object_id: str) -> TranscriptFile:
+        conversation = self.get_object(request, unquote(object_id))
+        if conversation is None:
+            raise Http404("No conversation has this id.")
+        if not self.has_view_permission(request, conversation):
+            raise PermissionDenied
+        record_access(
+            request=request,
+            action=AccessAction.ADMIN_TRANSCRIPT_DOWNLOADED,
+            conversation_ids=[conversation.pk],
+            row_count=1,
+        )
+        permalink = request.build_absolute_uri(permalink_path(conversation))
+        return TranscriptFile(conversation, transcript_lines(conversation), permalink)
+
+    def transcript_text_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        transcript = self.transcript_file(request, object_id)
+        return download(transcript.as_text(), "text/plain", transcript.filename("txt"))
+
+    def transcript_html_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        transcript = self.transcript_file(request, object_id)
+        return download(transcript.as_html(), "text/html", transcript.filename("html"))
+
+    def permalink_view(self, request: HttpRequest, token: str) -> HttpResponse:
+        """``/c/<token>/``: the conversation now holding the link's key, or a
+        page saying why none does (see conversations.permalinks)."""
+        if not self.has_view_permission(request):
+            raise PermissionDenied
+        key = permalinks.decode(token)
+        if key is None:
+            return self.permalink_missing(request, "This is not a link to a conversation.")
+        found = selectors.conversation_holding(
+            kind=key.kind, customer_closer_id=key.customer, value=key.value
+        )
+        if found is None:
+            return self.permalink_missing(request, why_gone(key))
+        if key.made_for is not None and key.made_for != found.pk:
+            # Re-paired: the key now belongs to another row (a merge, or an
+            # open conversation that got its closed event with another row).
+            messages.info(
+                request,
+                f"This link was made for conversation {key.made_for}, which has since "
+                f"been re-paired: this is the conversation that now holds its event.",
+            )
+        return redirect(f"admin:{self.opts.app_label}_{self.opts.model_name}_change", found.pk)
+
+    def permalink_missing(self, request: HttpRequest, reason: str) -> HttpResponse:
+        context = {
+            **self.admin_site.each_context(request),
+            "opts": self.opts,
+            "title": "Conversation not found",
+            "reason": reason,
+        }
+        return TemplateResponse(
+            request, "admin/conversations/conversation/permalink_missing.html", context, status=404
+        )
 
     @admin.action(description="Export selected conversations as NDJSON")
     @recorded_export(AccessAction.ADMIN_EXPORT_NDJSON, rows=NdjsonLines)
@@ -354,14 +455,72 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         )
 
 
+def why_gone(key: permalinks.PermalinkKey) -> str:
+    reasons: dict[str, str] = {
+        DeletionReason.MERGED: "It was merged into another conversation of the same customer.",
+        DeletionReason.ERASED: "Its customer was erased from the archive.",
+        DeletionReason.RETENTION: "It was deleted when its retention period ended.",
+    }
+    deletion = (
+        selectors.deletion_of(conversation_id=key.made_for) if key.made_for is not None else None
+    )
+    if deletion is not None:
+        reason = reasons.get(deletion.reason, deletion.get_reason_display())
+        when = timeformat.minute(deletion.deleted_at)
+        return f"Conversation {key.made_for} is no longer in the archive. {reason} ({when})"
+    return "No conversation in the archive holds the event this link names."
+
+
+def permalink_path(conversation: Conversation) -> str:
+    token = permalinks.encode(permalinks.permalink_key(conversation))
+    return reverse("conversation-permalink", args=[token])
+
+
+def download(content: str, content_type: str, filename: str) -> HttpResponse:
+    response = HttpResponse(content, content_type=f"{content_type}; charset=utf-8")
+    response["Content-Disposition"] = content_disposition_header(True, filename) or ""
+    return response
+
+
 @admin.register(ConversationEvent)
 class ConversationEventAdmin(ArchiveAdmin):
-    list_display = ["customer", "kind", "occurred_ms", "inbound_event", "received_at"]
+    list_display = ["customer", "kind", "occurred", "inbound_event", "received_at"]
     list_filter = ["kind"]
     list_select_related = ["customer"]
+    readonly_fields = (
+        "customer",
+        "kind",
+        "occurred",
+        "conversation_ref",
+        "closed_type",
+        "assignee",
+        "first_message",
+        "visitor_context",
+        "inbound_event",
+        "received_at",
+    )
+    fields = readonly_fields
+
+    @admin.display(description="occurred at", ordering="occurred_ms")
+    def occurred(self, event: ConversationEvent) -> str:
+        # The event's own timestamp (epoch ms, the key of the walk) as a time;
+        # the number itself is the inbound event's body.
+        return timeformat.epoch_ms(event.occurred_ms)
+
+    @admin.display(description="first message at")
+    def first_message(self, event: ConversationEvent) -> str:
+        ms = event.first_message_ms
+        return "-" if ms is None else timeformat.epoch_ms(ms)
 
     @admin.display(description="inbound event")
     def inbound_event(self, event: ConversationEvent) -> str:
         if event.inbound_event_id is None:
             return "-"
         return format_html('<a href="{}">#{}</a>', inbound_event_url(event), event.inbound_event_id)
+
+
+@admin.site.admin_view
+def conversation_permalink(request: HttpRequest, token: str) -> HttpResponse:
+    """``/c/<token>/`` (closerarchive/urls.py): staff only, as the admin's pages are."""
+    conversation_admin = admin.site.get_model_admin(Conversation)
+    return conversation_admin.permalink_view(request, token)  # type: ignore[attr-defined]

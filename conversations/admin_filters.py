@@ -26,6 +26,22 @@ class ClosedTypeFilter(admin.SimpleListFilter):
         return queryset.filter(closed_type=value) if value else queryset
 
 
+class CreatedEventFilter(admin.BooleanFieldListFilter):
+    """``created_event_missing`` as "created event: received / missing": the
+    field's own "created event missing: yes / no" read backwards. The URL
+    parameter stays ``created_event_missing__exact``."""
+
+    labels = {"1": "Missing", "0": "Received"}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.title = "created event"
+
+    def choices(self, changelist: Any) -> Any:
+        for choice, lookup in zip(super().choices(changelist), (None, "1", "0"), strict=False):
+            yield {**choice, "display": self.labels.get(lookup or "", choice["display"])}
+
+
 class AdviserKindFilter(admin.SimpleListFilter):
     title = "adviser kind"
     parameter_name = "adviser_kind"

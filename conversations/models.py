@@ -12,6 +12,18 @@ from django.contrib.postgres.search import SearchVectorField
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
+from django.utils.text import Truncator
+
+from . import timeformat
+
+# A customer's name in a title, a breadcrumb or a checkbox label: a name of
+# thousands of characters (it happens: a pasted text) is cut there, never in
+# the customer's own page.
+TITLE_NAME_LENGTH = 80
+
+
+def title_name(name: str) -> str:
+    return name if len(name) <= TITLE_NAME_LENGTH else Truncator(name).chars(TITLE_NAME_LENGTH)
 
 
 class Customer(models.Model):
@@ -110,7 +122,9 @@ class ConversationEvent(models.Model):
         # WHERE customer_id = ? ORDER BY occurred_ms.
 
     def __str__(self) -> str:
-        return f"{self.get_kind_display()} of {self.customer_id} at {self.occurred_ms}"
+        # "conversation.closed of Jon Snow at 2026-12-07 14:03:05.120 CET"
+        customer = title_name(self.customer.display_name)
+        return f"{self.get_kind_display()} of {customer} at {timeformat.epoch_ms(self.occurred_ms)}"
 
 
 class ConversationStatus(models.TextChoices):
@@ -220,7 +234,11 @@ class Conversation(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Conversation {self.pk} with {self.customer_id} ({self.status})"
+        # "Conversation with Jon Snow on 2026-12-07 (closed)": the page title,
+        # breadcrumbs and checkbox labels of the admin. Reads only fields the
+        # changelist loads (ConversationAdmin.list_only).
+        customer = title_name(self.customer.display_name)
+        return f"Conversation with {customer} on {timeformat.day(self.opened_at)} ({self.status})"
 
 
 class MessageRole(models.TextChoices):
@@ -262,7 +280,7 @@ class Message(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"{self.author_role} at {self.sent_at:%Y-%m-%d %H:%M:%S}: {self.text[:40]}"
+        return f"{self.author_role} at {timeformat.second(self.sent_at)}: {self.text[:40]}"
 
 
 class DeletionReason(models.TextChoices):
@@ -291,4 +309,7 @@ class ConversationDeletion(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"Conversation {self.conversation_id} deleted ({self.reason}) at {self.deleted_at}"
+        return (
+            f"Conversation {self.conversation_id} deleted ({self.reason})"
+            f" at {timeformat.minute(self.deleted_at)}"
+        )

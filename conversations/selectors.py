@@ -8,17 +8,25 @@ the planner falls back to scanning. Elsewhere (SQLite for a first run) it is a
 plain ``icontains`` over the same fields.
 """
 
-from datetime import datetime
 from typing import Any, cast
 
 from django.contrib.postgres.expressions import ArraySubquery
 from django.contrib.postgres.search import SearchQuery
 from django.core.cache import cache
 from django.db import connections
-from django.db.models import F, Func, Lookup, Max, Min, Q, QuerySet, TextField, Value
+from django.db.models import F, Func, Lookup, Q, QuerySet, TextField, Value
 from django.db.models.sql.compiler import SQLCompiler
+from django.utils import timezone
 
-from .models import Adviser, Conversation, ConversationEvent, Customer, EventKind, Message
+from .models import (
+    Adviser,
+    Conversation,
+    ConversationDeletion,
+    ConversationEvent,
+    Customer,
+    EventKind,
+    Message,
+)
 
 CUSTOMER_SEARCH_FIELDS = ("first_name", "last_name", "random_name", "email", "phone", "closer_id")
 ADVISER_SEARCH_FIELDS = ("first_name", "last_name", "email", "closer_id")
@@ -235,10 +243,35 @@ def closed_types() -> list[str]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def opened_range() -> tuple[datetime | None, datetime | None]:
-    """The first and last opening in the archive: two probes of the opened_at index."""
-    bounds = Conversation.objects.aggregate(first=Min("opened_at"), last=Max("opened_at"))
-    return bounds["first"], bounds["last"]
+def opened_years() -> list[int]:
+    """The years (in the current time zone) in which conversations were opened.
+
+    On PostgreSQL a loose index scan over ``conversation_opened_idx``: the
+    first opening, then the first opening on or after the next New Year, one
+    index probe per year with conversations, where ``SELECT DISTINCT`` of the
+    years would read every conversation. Elsewhere (SQLite) Django's
+    ``dates()``, which does read them all.
+    """
+    conversations = Conversation.objects.order_by()
+    zone = timezone.get_current_timezone_name()
+    if connections[conversations.db].vendor != "postgresql":
+        return [d.year for d in conversations.dates("opened_at", "year")]
+    table = Conversation._meta.db_table
+    sql = f"""
+        WITH RECURSIVE years(year) AS (
+            SELECT date_part('year', (SELECT min(opened_at) FROM {table}) AT TIME ZONE %(zone)s)
+            UNION ALL
+            SELECT date_part('year', (
+                SELECT min(opened_at) FROM {table}
+                WHERE opened_at >= make_timestamptz(years.year::int + 1, 1, 1, 0, 0, 0, %(zone)s)
+            ) AT TIME ZONE %(zone)s)
+            FROM years WHERE years.year IS NOT NULL
+        )
+        SELECT year::int FROM years WHERE year IS NOT NULL
+    """  # noqa: S608 -- the table name is ours, not input
+    with connections[conversations.db].cursor() as cursor:
+        cursor.execute(sql, {"zone": zone})
+        return [row[0] for row in cursor.fetchall()]
 
 
 # The admin's closed-type filter and date hierarchy read these two on every
@@ -247,7 +280,6 @@ def opened_range() -> tuple[datetime | None, datetime | None]:
 # within a minute.
 ADMIN_CHOICES_CACHE_SECONDS = 60
 CLOSED_TYPES_CACHE_KEY = "conversations:closed-types"
-OPENED_RANGE_CACHE_KEY = "conversations:opened-range"
 
 
 def cached_closed_types() -> list[str]:
@@ -257,17 +289,25 @@ def cached_closed_types() -> list[str]:
     )
 
 
-def cached_opened_range() -> tuple[datetime | None, datetime | None]:
-    bounds = cache.get_or_set(OPENED_RANGE_CACHE_KEY, opened_range, ADMIN_CHOICES_CACHE_SECONDS)
-    return cast(tuple[datetime | None, datetime | None], bounds)
+def opened_years_cache_key() -> str:
+    # Per time zone: a conversation of New Year's Eve is in another year elsewhere.
+    return f"conversations:opened-years:{timezone.get_current_timezone_name()}"
+
+
+def cached_opened_years() -> list[int]:
+    return cast(
+        list[int],
+        cache.get_or_set(opened_years_cache_key(), opened_years, ADMIN_CHOICES_CACHE_SECONDS),
+    )
 
 
 def forget_cached_choices() -> None:
     """Drop the two cached answers above, so the next page reads the archive
     again: after an erasure, a closed type only that customer's conversations
-    had (Closer's free text) or their conversation's opening time must not
-    be shown for another minute."""
-    cache.delete_many([CLOSED_TYPES_CACHE_KEY, OPENED_RANGE_CACHE_KEY])
+    had (Closer's free text) or the year of their conversations must not
+    be shown for another minute. (The years of the time zone in use: the
+    settings' TIME_ZONE, in a command as in the admin.)"""
+    cache.delete_many([CLOSED_TYPES_CACHE_KEY, opened_years_cache_key()])
 
 
 def transcript(*, conversation: Conversation) -> QuerySet[Message]:
@@ -295,3 +335,30 @@ def recent_conversations(
     if adviser is not None:
         conversations = conversations.filter(assignee=adviser)
     return list(conversations.order_by("-opened_at", "-id")[:limit])
+
+
+def conversation_holding(
+    *, kind: str, customer_closer_id: str, value: str | int
+) -> Conversation | None:
+    """The conversation that now holds a customer's created or closed event
+    (``kind`` "created" or "closed", ``value`` its timestamp in ms), or the one
+    with an explicit Closer id (``kind`` "ref"): what a permalink leads to.
+
+    A created event stays with its conversation when a closed one pairs with
+    it, so a link made while a conversation was open still finds it closed.
+    Each lookup is one probe of a unique index (uniq_conversation_*).
+    """
+    conversations = Conversation.objects.select_related("customer")
+    if kind == "ref":
+        return conversations.filter(closer_id=value).first()
+    field = "closed_event_ms" if kind == "closed" else "created_event_ms"
+    return conversations.filter(customer__closer_id=customer_closer_id, **{field: value}).first()
+
+
+def deletion_of(*, conversation_id: int) -> ConversationDeletion | None:
+    """Why a conversation left the archive (merged, erased, retention), if it did.
+
+    No index serves it (the feed reads by time): read only when a permalink
+    leads nowhere, a page a person waits for once, not a list.
+    """
+    return ConversationDeletion.objects.filter(conversation_id=conversation_id).last()

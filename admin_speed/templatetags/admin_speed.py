@@ -4,10 +4,11 @@
   rows of ``admin_speed.rows``. tests/admin_speed/test_admin_rows.py pins it to Django's.
 - ``{% calendar_date_hierarchy cl %}``: a date hierarchy that reads no rows.
   Django's runs the changelist query twice more per page (MIN/MAX, then a
-  DISTINCT over the dates of every matching row); this one offers every
-  date between the first and last of ``cl.model_admin.date_hierarchy_range()``,
-  rows or not. tests/admin_speed/test_admin_rows.py pins it to Django's: each choice
-  Django offers, with its link and title, and the same page for one day.
+  DISTINCT over the dates of every matching row); this one offers the years
+  of ``cl.model_admin.date_hierarchy_years()`` (the whole table's, filters
+  or not), then every month of a year and every day of a month, rows or not.
+  tests/admin_speed/test_admin_rows.py pins it to Django's: each choice Django
+  offers, with its link and title, and the same page for one day.
 - ``{% nav_sidebar_cache_key %}``: the key under which admin/base_site.html
   caches Django's navigation sidebar. tests/admin_speed/test_admin_nav_sidebar.py pins
   the cached sidebar to the one Django renders.
@@ -25,7 +26,7 @@ from django.contrib import admin
 from django.contrib.admin.templatetags.admin_list import result_headers, result_hidden_fields
 from django.contrib.admin.templatetags.base import InclusionAdminNode
 from django.urls import reverse
-from django.utils import formats, timezone
+from django.utils import formats
 from django.utils.safestring import mark_safe
 from django.utils.text import capfirst
 from django.utils.translation import get_language
@@ -89,10 +90,9 @@ def calendar_date_hierarchy(cl: Any) -> dict[str, Any]:
             }
     except ValueError:  # a malformed date in the URL: the changelist reports it
         return {"show": False}
-    first, last = cl.model_admin.date_hierarchy_range()
-    if first is None or last is None:
+    years = cl.model_admin.date_hierarchy_years()
+    if not years:
         return {"show": False}
-    years = range(timezone.localtime(first).year, timezone.localtime(last).year + 1)
     return {
         "show": True,
         "back": None,

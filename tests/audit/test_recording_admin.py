@@ -98,6 +98,25 @@ def test_the_csv_export_action_records_the_messages_sent(admin_client, jon):
     assert (record.row_count, record.completed) == (2, True)
 
 
+def test_the_excel_csv_export_action_is_recorded_like_the_csv_one(admin_client, jon):
+    response = export(admin_client, "export_messages_csv_for_excel", [jon])
+    b"".join(response.streaming_content)
+
+    record = only_record()
+    assert record.action == AccessAction.ADMIN_EXPORT_CSV
+    assert (record.row_count, record.completed) == (2, True)
+
+
+@pytest.mark.parametrize("kind", ["text", "html"])
+def test_downloading_a_transcript_records_who_downloaded_which(admin_client, jon, kind):
+    url = reverse(f"admin:conversations_conversation_transcript_{kind}", args=[jon.pk])
+    assert admin_client.get(url).status_code == 200
+
+    record = only_record()
+    assert record.action == AccessAction.ADMIN_TRANSCRIPT_DOWNLOADED
+    assert conversation_ids(record) == [jon.pk]
+
+
 def test_a_customers_page_with_their_latest_previews_is_recorded(admin_client, jon):
     page = reverse("admin:conversations_customer_change", args=[jon.customer_id])
 
