@@ -11,8 +11,10 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.contrib import admin
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
+from django.db import connections
 from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 from django.utils.http import urlencode
@@ -28,12 +30,16 @@ from .admin_display import (
     conversation_table,
     conversations_url,
     inbound_event_url,
+    marked,
+    search_match_html,
     short_preview,
     side_of,
 )
 from .admin_filters import AdviserFilter, AdviserKindFilter, ClosedTypeFilter, CustomerFilter
 from .exports import stream_conversations_ndjson, stream_messages_csv
 from .models import Adviser, Conversation, ConversationEvent, Customer
+from .search_matches import matches_whole_words, search_matches, search_terms
+from .search_syntax import highlight
 
 
 class ArchiveAdmin(LargeTableAdmin):
@@ -161,6 +167,7 @@ class ConversationAdmin(ArchiveAdmin):
         "customer__last_name",
         "customer__random_name",
         "customer__email",
+        "customer__phone",  # search_match names the field that matched
         "customer__closer_id",
         "assignee__first_name",
         "assignee__last_name",
@@ -171,10 +178,8 @@ class ConversationAdmin(ArchiveAdmin):
     date_hierarchy = "opened_at"
     # Documentation and the search box only: search_conversations decides.
     search_fields = ["customer__email", "assignee__email", "messages__text"]
-    search_help_text = (
-        "Customer name, alias, email, phone or id; adviser name, email or id "
-        '(fragments); or words of the transcript ("exact phrase", -without, or).'
-    )
+    # The list's preview column, replaced by search_match on a search's results.
+    preview_column = "first_message"
     list_per_page = 50
     actions = ["export_ndjson", "export_messages_csv"]
     change_form_template = "admin/conversations/conversation/change_form.html"
@@ -230,11 +235,47 @@ class ConversationAdmin(ArchiveAdmin):
         # offers the years between them.
         return selectors.cached_opened_range()
 
+    @property
+    def search_help_text(self) -> str:  # type: ignore[override]
+        # The transcript syntax reads the same everywhere; what a word
+        # matches depends on the database (see search_conversations).
+        people = "Customer name, alias, email, phone or id; adviser name, email or id (fragments)"
+        if connections[Conversation.objects.db].vendor == "postgresql":
+            return (
+                f"{people}; or whole words of the transcript, ignoring case and accents "
+                '("exact phrase", -without, or).'
+            )
+        return (
+            f"{people}; or fragments of the transcript, ignoring case "
+            '("exact phrase", -without, or).'
+        )
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
     ) -> tuple[QuerySet[Conversation], bool]:
         # pk IN (...): the search never duplicates rows, so no DISTINCT.
         return selectors.search_conversations(query=search_term, queryset=queryset), False
+
+    def get_list_display(self, request: HttpRequest) -> list[str]:  # type: ignore[override]
+        columns = list(super().get_list_display(request))
+        if request.GET.get(SEARCH_VAR, "").strip() and self.preview_column in columns:
+            columns[columns.index(self.preview_column)] = "search_match"
+        return columns
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        if changelist.query.strip():
+            # Why each listed row matched: for this page's rows only, one query.
+            rows = list(changelist.result_list)
+            matches = search_matches(query=changelist.query, conversations=rows)
+            for conversation in rows:
+                conversation.search_match = matches.get(conversation.pk)
+        return changelist
+
+    @admin.display(description="why it matched")
+    def search_match(self, conversation: Conversation) -> str:
+        match = getattr(conversation, "search_match", None)
+        return search_match_html(match, conversation.preview)
 
     @admin.display(description="customer", ordering="customer__last_name")
     def customer_name(self, conversation: Conversation) -> str:
@@ -281,21 +322,25 @@ class ConversationAdmin(ArchiveAdmin):
         obj: Conversation | None = None,
     ) -> HttpResponse:
         if obj is not None:
-            context.update(self.transcript_context(obj))
+            context.update(self.transcript_context(obj, searched=searched_from(request)))
         return super().render_change_form(request, context, add, change, form_url, obj)
 
-    def transcript_context(self, conversation: Conversation) -> dict[str, Any]:
+    def transcript_context(self, conversation: Conversation, searched: str = "") -> dict[str, Any]:
         customer, adviser = conversation.customer, conversation.assignee
+        transcript = [
+            {
+                "side": side_of(message.author_role),
+                "author": author_label(message, customer, adviser),
+                "sent_at": message.sent_at,
+                "text": message.text,
+            }
+            for message in selectors.transcript(conversation=conversation)
+        ]
+        hits = self.mark_hits(transcript, searched, using=conversation._state.db or "default")
         return {
-            "transcript": [
-                {
-                    "side": side_of(message.author_role),
-                    "author": author_label(message, customer, adviser),
-                    "sent_at": message.sent_at,
-                    "text": message.text,
-                }
-                for message in selectors.transcript(conversation=conversation)
-            ],
+            "transcript": transcript,
+            "searched": searched,
+            "search_hits": hits,
             "visitor_context": sorted(
                 (str(key), value if isinstance(value, str) else repr(value))
                 for key, value in conversation.visitor_context.items()
@@ -309,6 +354,23 @@ class ConversationAdmin(ArchiveAdmin):
             + "?"
             + urlencode({"customer_closer_id": customer.closer_id}),
         }
+
+    def mark_hits(self, transcript: list[dict[str, Any]], searched: str, *, using: str) -> int:
+        """Mark the searched words in each line (``marked_text``), flag the
+        first line holding one (``first_hit``: the page scrolls to it), and
+        return how many lines hold one."""
+        terms = search_terms(searched)
+        if not terms:
+            return 0
+        whole_words = matches_whole_words(using)
+        hits = 0
+        for line in transcript:
+            pieces = highlight(line["text"], terms, whole_words=whole_words)
+            if any(hit for _, hit in pieces):
+                line["marked_text"] = marked(pieces)
+                line["first_hit"] = hits == 0
+                hits += 1
+        return hits
 
     @admin.action(description="Export selected conversations as NDJSON")
     def export_ndjson(
@@ -336,3 +398,10 @@ class ConversationEventAdmin(ArchiveAdmin):
         if event.inbound_event_id is None:
             return "-"
         return format_html('<a href="{}">#{}</a>', inbound_event_url(event), event.inbound_event_id)
+
+
+def searched_from(request: HttpRequest) -> str:
+    """The search a conversation page was opened from: the list's ``q``,
+    which the admin carries in ``_changelist_filters``, or a ``q`` of its own."""
+    carried = QueryDict(request.GET.get("_changelist_filters", ""))
+    return selectors.clean_query(request.GET.get(SEARCH_VAR) or carried.get(SEARCH_VAR) or "")
