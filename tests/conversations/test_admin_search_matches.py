@@ -108,7 +108,10 @@ def test_a_field_and_the_transcript_matching_show_both(admin_client):
     )
     (cell,) = match_cells(admin_client.get(CHANGELIST, {"q": "parcel"}))
     field, snippet = cell.split("<br>")
-    assert field == '<span class="match-field">matched customer e-mail: <mark>parcel</mark>@x.pl</span>'
+    assert (
+        field
+        == '<span class="match-field">matched customer e-mail: <mark>parcel</mark>@x.pl</span>'
+    )
     assert snippet == '<span class="match-snippet">A <mark>parcel</mark> for Parcelia</span>'
 
 
@@ -120,7 +123,9 @@ def test_a_search_of_exclusions_alone_shows_the_preview(admin_client, spam):
 def test_without_a_search_the_list_shows_the_first_customer_message(admin_client, spam):
     response = admin_client.get(CHANGELIST)
     assert match_cells(response) == []
-    assert '<td class="field-first_message">Hi, I can&#x27;t log in</td>' in response.content.decode()
+    assert (
+        '<td class="field-first_message">Hi, I can&#x27;t log in</td>' in response.content.decode()
+    )
 
 
 def test_a_row_opens_its_conversation_with_the_search_carried(admin_client, spam):

@@ -113,7 +113,9 @@ def test_fragments_are_marked_where_icontains_finds_them():
 
 
 def test_a_phrase_is_marked_whole_across_punctuation():
-    pieces = highlight("It is late, parcel is late!", [Term("parcel is late", phrase=True)], whole_words=True)
+    pieces = highlight(
+        "It is late, parcel is late!", [Term("parcel is late", phrase=True)], whole_words=True
+    )
     assert marks(pieces) == ["parcel is late"]
 
 
