@@ -1,11 +1,16 @@
 """Why a conversation matched: the list's snippet and field labels, and the
 transcript page opened from a search with its hits marked."""
 
+import re
 from urllib.parse import urlencode
 
 import pytest
+from django.contrib.admin.sites import site
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
+from conversations.models import Conversation
 from tests.search_archive import BOB, archive_conversation
 
 pytestmark = pytest.mark.django_db
@@ -181,3 +186,17 @@ def test_a_page_opened_without_a_search_marks_nothing(admin_client, spam):
     assert "<mark>" not in page
     assert "transcript-hits" not in page
     assert "transcript_hits.js" not in page
+
+
+def test_only_the_listed_rows_are_read_for_snippets(admin_client, monkeypatch):
+    matching = [archive_conversation(f"cust-{n}", [("CUSTOMER", f"parcel {n}")]) for n in range(3)]
+    monkeypatch.setattr(site._registry[Conversation], "list_per_page", 2)
+    with CaptureQueriesContext(connection) as queries:
+        response = admin_client.get(CHANGELIST, {"q": "parcel"})
+    shown = {row.pk for row in response.context["cl"].result_list}
+    assert len(shown) == 2 and len(match_cells(response)) == 2
+    (sql,) = [
+        q["sql"] for q in queries.captured_queries if 'FROM "conversations_message"' in q["sql"]
+    ]
+    read = {int(pk) for pk in re.search(r'"conversation_id" IN \(([^)]*)\)', sql)[1].split(",")}
+    assert read == shown != {c.pk for c in matching}
