@@ -9,7 +9,7 @@ The message is chosen by the database, as the search matched: on
 PostgreSQL the messages' ``simple`` vectors against the same
 ``websearch_to_tsquery`` (the first message holding the whole query, else
 the first holding any of its words: the words of one query may be spread
-over several messages); elsewhere ``icontains``. The snippet is cut and
+over several messages); elsewhere ``icontains``, the first holding any. The snippet is cut and
 marked in Python (``search_syntax.highlight``), not by ``ts_headline``:
 its parser drops anything shaped like an HTML tag, so a message reading
 "<b>spam</b>" would be quoted as " spam ", and it cannot fold "Łódź" to
@@ -17,15 +17,13 @@ its parser drops anything shaped like an HTML tag, so a message reading
 """
 
 from dataclasses import dataclass, field
-from typing import Any
 
-from django.contrib.postgres.search import SearchVectorField
 from django.db import connections
-from django.db.models import BooleanField, ExpressionWrapper, Func, Q
+from django.db.models import Q
 
 from .models import Conversation, Message
 from .search_syntax import Highlighted, Term, excerpt, fold, highlight, parse, positive_terms
-from .selectors import clean_query, transcript_query
+from .selectors import clean_query
 
 
 @dataclass
@@ -58,7 +56,7 @@ def search_matches(*, query: str, conversations: list[Conversation]) -> dict[int
     terms = positive_terms(parse(words))
     texts = _matching_messages(words, terms, [c.pk for c in conversations], using)
     whole_words = matches_whole_words(using)
-    fragment = Term(text=words)
+    fragment, folded = Term(text=words), fold(words)
     matches = {}
     for conversation in conversations:
         text = texts.get(conversation.pk)
@@ -66,7 +64,7 @@ def search_matches(*, query: str, conversations: list[Conversation]) -> dict[int
             fields=[
                 (label, highlight(value, [fragment], whole_words=False))
                 for label, value in _people_fields(conversation)
-                if value and fold(words) in fold(value)
+                if value and folded in fold(value)
             ],
             snippet=None
             if text is None
@@ -98,13 +96,6 @@ def _people_fields(conversation: Conversation) -> list[tuple[str, str]]:
     return fields
 
 
-class _MessageDocument(Func):
-    """A message's text as the transcript document reads it (0002, 0006)."""
-
-    template = "to_tsvector('simple'::regconfig, closer_unaccent(%(expressions)s))"
-    output_field = SearchVectorField()
-
-
 def _matching_messages(
     words: str, terms: list[Term], conversation_ids: list[int], using: str
 ) -> dict[int, str]:
@@ -112,32 +103,49 @@ def _matching_messages(
     searched words (all of them if one message does, else any)."""
     if not terms:  # only exclusions: nothing to show
         return {}
-    messages = Message.objects.using(using).filter(conversation_id__in=conversation_ids)
-    rows: Any
-    if matches_whole_words(using):
-        any_term = " or ".join(f'"{t.text}"' if t.phrase else t.text for t in terms)
-        rows = (
-            messages.annotate(document=_MessageDocument("text"))
-            .filter(document=transcript_query(any_term))
-            .annotate(
-                has_all=ExpressionWrapper(
-                    Q(document=transcript_query(words)), output_field=BooleanField()
-                )
-            )
-            .order_by("conversation_id", "-has_all", "sent_at", "id")
-            .distinct("conversation_id")
-            .values_list("conversation_id", "text")
-        )
-    else:
+    if not matches_whole_words(using):
         holds_any = Q()
         for term in terms:
             holds_any |= Q(text__icontains=term.text)
         rows = (
-            messages.filter(holds_any)
+            Message.objects.using(using)
+            .filter(holds_any, conversation_id__in=conversation_ids)
             .order_by("conversation_id", "sent_at", "id")
             .values_list("conversation_id", "text")
         )
-    texts: dict[int, str] = {}
-    for conversation_id, text in rows:
-        texts.setdefault(conversation_id, text)
-    return texts
+        texts: dict[int, str] = {}
+        for conversation_id, text in rows:
+            texts.setdefault(conversation_id, text)
+        return texts
+    any_term = " or ".join(f'"{t.text}"' if t.phrase else t.text for t in terms)
+    with connections[using].cursor() as cursor:
+        cursor.execute(
+            _FIRST_MATCHING_MESSAGES, {"ids": conversation_ids, "any": any_term, "all": words}
+        )
+        # None: a phrase running from one message into the next.
+        return {pk: text for pk, text in cursor.fetchall() if text is not None}
+
+
+# Only the conversations whose transcript document holds a searched word (a
+# people search reads no message), then in each the first message holding
+# every word, else any (in transcript order). OFFSET 0 keeps the inner
+# select apart, so each message's vector is computed once, not once per use:
+# computing them is what this query costs (about 25 µs a message).
+_MESSAGES, _CONVERSATIONS = Message._meta.db_table, Conversation._meta.db_table
+_FIRST_MATCHING_MESSAGES = f"""
+    SELECT c.id, (
+        SELECT m.text
+        FROM (
+            SELECT text, sent_at, id,
+                   to_tsvector('simple'::regconfig, closer_unaccent(text)) AS document
+            FROM {_MESSAGES} WHERE conversation_id = c.id OFFSET 0
+        ) AS m
+        WHERE m.document @@ websearch_to_tsquery('simple'::regconfig, closer_unaccent(%(any)s))
+        ORDER BY m.document @@ websearch_to_tsquery('simple'::regconfig, closer_unaccent(%(all)s))
+                 DESC, m.sent_at, m.id
+        LIMIT 1
+    )
+    FROM {_CONVERSATIONS} AS c
+    WHERE c.id = ANY(%(ids)s)
+      AND c.transcript_search @@ websearch_to_tsquery('simple'::regconfig, closer_unaccent(%(any)s))
+"""  # noqa: S608 -- table names, no values

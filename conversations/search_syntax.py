@@ -17,6 +17,7 @@ leading or trailing ``or`` is a word. Lone punctuation is ignored.
 import re
 import unicodedata
 from dataclasses import dataclass
+from functools import cache
 
 WORD = re.compile(r"\w+")
 # Letters unicodedata does not decompose, as PostgreSQL's unaccent rules write them.
@@ -170,13 +171,20 @@ def _spans(text: str, terms: list[Term], *, whole_words: bool) -> list[tuple[int
 def _folded_with_origin(text: str) -> tuple[str, list[int]]:
     """``fold(text)``, and for each of its characters the index in ``text``
     of the character it came from (folding may change the length)."""
+    if text.isascii():  # lower() keeps ASCII's length: the common case, fast
+        return text.lower(), list(range(len(text)))
     folded: list[str] = []
     origin: list[int] = []
     for index, char in enumerate(text):
-        for folded_char in fold(char):
+        for folded_char in _fold_char(char):
             folded.append(folded_char)
             origin.append(index)
     return "".join(folded), origin
+
+
+@cache
+def _fold_char(char: str) -> str:
+    return fold(char)
 
 
 def excerpt(pieces: Highlighted, *, before: int = 60, length: int = 200) -> Highlighted:
