@@ -74,6 +74,7 @@ def test_a_transcript_search_shows_why_it_matched_and_the_page_scrolls_to_the_hi
     assert snippet.inner_text() == "I only get <b>spam</b> from your shop"  # markup shown as text
     assert snippet.locator("mark").all_inner_texts() == ["spam"]
     assert snippet.locator("b").count() == 0
+    snippet.scroll_into_view_if_needed()  # the list may be wider than the window
     page.screenshot(path=str(SCREENSHOTS / "search-snippet-1366.png"))
 
     rows.first.locator("th a").click()
