@@ -9,11 +9,12 @@ The message is chosen by the database, as the search matched: on
 PostgreSQL the messages' ``simple`` vectors against the same
 ``websearch_to_tsquery`` (the first message holding the whole query, else
 the first holding any of its words: the words of one query may be spread
-over several messages); elsewhere ``icontains``, the first holding any. The snippet is cut and
-marked in Python (``search_syntax.highlight``), not by ``ts_headline``:
-its parser drops anything shaped like an HTML tag, so a message reading
-"<b>spam</b>" would be quoted as " spam ", and it cannot fold "Łódź" to
-"lodz". Marked pieces stay text until the admin escapes them.
+over several messages); elsewhere ``icontains``, the first holding any.
+The snippet is cut and marked in Python (``search_syntax.highlight``), not
+by ``ts_headline``: its parser drops anything shaped like an HTML tag, so
+a message reading "<b>spam</b>" would be quoted as " spam ", and it cannot
+fold "Łódź" to "lodz". Marked pieces stay text until the admin escapes
+them (``admin_display.marked``), so no marker can be forged by a message.
 """
 
 from dataclasses import dataclass, field
