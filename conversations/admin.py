@@ -11,9 +11,11 @@ from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.main import SEARCH_VAR, ChangeList
 from django.core.exceptions import PermissionDenied
+from django.db import connections
 from django.db.models import QuerySet
-from django.http import Http404, HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect
 from django.template.response import TemplateResponse
 from django.urls import URLPattern, path, reverse
@@ -35,7 +37,9 @@ from .admin_display import (
     conversations_url,
     event_label,
     inbound_event_url,
+    marked,
     person_cell,
+    search_match_html,
     short_preview,
     transcript_lines,
 )
@@ -48,6 +52,8 @@ from .admin_filters import (
 )
 from .exports import stream_conversations_ndjson, stream_messages_csv
 from .models import Adviser, Conversation, ConversationEvent, Customer, DeletionReason
+from .search_matches import matches_whole_words, search_matches, search_terms
+from .search_syntax import highlight
 from .transcript_files import TranscriptFile
 
 
@@ -180,6 +186,7 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         "customer__last_name",
         "customer__random_name",
         "customer__email",
+        "customer__phone",  # search_match names the field that matched
         "customer__closer_id",
         "assignee__first_name",
         "assignee__last_name",
@@ -190,10 +197,8 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
     date_hierarchy = "opened_at"
     # Documentation and the search box only: search_conversations decides.
     search_fields = ["customer__email", "assignee__email", "messages__text"]
-    search_help_text = (
-        "Customer name, alias, email, phone or id; adviser name, email or id "
-        '(fragments); or words of the transcript ("exact phrase", -without, or).'
-    )
+    # The list's preview column, replaced by search_match on a search's results.
+    preview_column = "first_message"
     list_per_page = 50
     actions = ["export_ndjson", "export_messages_csv", "export_messages_csv_for_excel"]
     # Who read what (audit): each transcript page, and each list of previews.
@@ -252,11 +257,47 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         # The years with conversations, cached: {% calendar_date_hierarchy %} offers them.
         return selectors.cached_opened_years()
 
+    @property
+    def search_help_text(self) -> str:  # type: ignore[override]
+        # The transcript syntax reads the same everywhere; what a word
+        # matches depends on the database (see search_conversations).
+        people = "Customer name, alias, email, phone or id; adviser name, email or id (fragments)"
+        if connections[Conversation.objects.db].vendor == "postgresql":
+            return (
+                f"{people}; or whole words of the transcript, ignoring case and accents "
+                '("exact phrase", -without, or).'
+            )
+        return (
+            f"{people}; or fragments of the transcript, ignoring case "
+            '("exact phrase", -without, or).'
+        )
+
     def get_search_results(
         self, request: HttpRequest, queryset: QuerySet[Conversation], search_term: str
     ) -> tuple[QuerySet[Conversation], bool]:
         # pk IN (...): the search never duplicates rows, so no DISTINCT.
         return selectors.search_conversations(query=search_term, queryset=queryset), False
+
+    def get_list_display(self, request: HttpRequest) -> list[Any]:
+        columns = list(super().get_list_display(request))
+        if request.GET.get(SEARCH_VAR, "").strip() and self.preview_column in columns:
+            columns[columns.index(self.preview_column)] = "search_match"
+        return columns
+
+    def get_changelist_instance(self, request: HttpRequest) -> ChangeList:
+        changelist = super().get_changelist_instance(request)
+        if changelist.query.strip():
+            # Why each listed row matched: for this page's rows only, one query.
+            rows = list(changelist.result_list)
+            matches = search_matches(query=changelist.query, conversations=rows)
+            for conversation in rows:
+                conversation.search_match = matches.get(conversation.pk)
+        return changelist
+
+    @admin.display(description="why it matched")
+    def search_match(self, conversation: Conversation) -> str:
+        match = getattr(conversation, "search_match", None)
+        return search_match_html(match, conversation.preview)
 
     @admin.display(description="customer", ordering="customer__last_name")
     def customer_name(self, conversation: Conversation) -> str:
@@ -324,8 +365,13 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         self, request: HttpRequest, conversation: Conversation
     ) -> dict[str, Any]:
         customer = conversation.customer
+        transcript = transcript_lines(conversation)
+        searched = searched_from(request)
+        hits = self.mark_hits(transcript, searched, using=conversation._state.db or "default")
         return {
-            "transcript": transcript_lines(conversation),
+            "transcript": transcript,
+            "searched": searched,
+            "search_hits": hits,
             "download_text_url": self.download_url(conversation, "text"),
             "download_html_url": self.download_url(conversation, "html"),
             "permalink_url": request.build_absolute_uri(permalink_path(conversation)),
@@ -342,6 +388,23 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
             + "?"
             + urlencode({"customer_closer_id": customer.closer_id}),
         }
+
+    def mark_hits(self, transcript: list[dict[str, Any]], searched: str, *, using: str) -> int:
+        """Mark the searched words in each line (``marked_text``), flag the
+        first line holding one (``first_hit``: the page scrolls to it), and
+        return how many lines hold one."""
+        terms = search_terms(searched)
+        if not terms:
+            return 0
+        whole_words = matches_whole_words(using)
+        hits = 0
+        for line in transcript:
+            pieces = highlight(line["text"], terms, whole_words=whole_words)
+            if any(hit for _, hit in pieces):
+                line["marked_text"] = marked(pieces)
+                line["first_hit"] = hits == 0
+                hits += 1
+        return hits
 
     # --- Downloads and the permalink ------------------------------------------------
 
@@ -524,3 +587,10 @@ def conversation_permalink(request: HttpRequest, token: str) -> HttpResponse:
     """``/c/<token>/`` (closerarchive/urls.py): staff only, as the admin's pages are."""
     conversation_admin = admin.site.get_model_admin(Conversation)
     return conversation_admin.permalink_view(request, token)  # type: ignore[attr-defined]
+
+
+def searched_from(request: HttpRequest) -> str:
+    """The search a conversation page was opened from: the list's ``q``,
+    which the admin carries in ``_changelist_filters``, or a ``q`` of its own."""
+    carried = QueryDict(request.GET.get("_changelist_filters", ""))
+    return selectors.clean_query(request.GET.get(SEARCH_VAR) or carried.get(SEARCH_VAR) or "")

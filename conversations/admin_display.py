@@ -11,8 +11,9 @@ from typing import Any
 from django.db.models import Model
 from django.http import StreamingHttpResponse
 from django.urls import reverse
-from django.utils.html import format_html, format_html_join
+from django.utils.html import escape, format_html, format_html_join
 from django.utils.http import urlencode
+from django.utils.safestring import SafeString, mark_safe
 from django.utils.text import Truncator
 
 from . import selectors, timeformat
@@ -24,6 +25,8 @@ from .models import (
     MessageRole,
     title_name,
 )
+from .search_matches import SearchMatch
+from .search_syntax import Highlighted
 
 
 def admin_link(obj: Model | None, label: str | None = None) -> str:
@@ -141,3 +144,27 @@ def event_label(event: ConversationEvent) -> str:
 def inbound_event_url(event: ConversationEvent) -> str:
     # By URL name: the archive does not import the webhooks app.
     return reverse("admin:webhooks_inboundevent_change", args=[event.inbound_event_id])
+
+
+def marked(pieces: Highlighted) -> SafeString:
+    """A highlighted text as HTML: every piece escaped, the marked ones in
+    ``<mark>``. The text never carries markup of its own."""
+    return mark_safe(  # noqa: S308 -- every piece is escaped
+        "".join(f"<mark>{escape(text)}</mark>" if hit else escape(text) for text, hit in pieces)
+    )
+
+
+def search_match_html(match: SearchMatch | None, preview: str) -> str:
+    """Why a listed conversation matched a search: the fields that hold the
+    fragment ("matched customer e-mail: …") and the matching message's
+    snippet; the preview when neither shows (a fragment running across two
+    fields, or a search of exclusions alone)."""
+    if match is None:
+        return short_preview(preview)
+    lines = [
+        format_html('<span class="match-field">matched {}: {}</span>', label, marked(value))
+        for label, value in match.fields
+    ]
+    if match.snippet is not None:
+        lines.append(format_html('<span class="match-snippet">{}</span>', marked(match.snippet)))
+    return mark_safe("<br>".join(lines))  # noqa: S308 -- built by format_html

@@ -5,7 +5,8 @@ PostgreSQL it uses the trigram indexes of migration ``0002_search_indexes``
 and the transcript documents of ``0006_conversation_transcript_search``; the
 expressions below must render exactly the SQL those indexes were built on, or
 the planner falls back to scanning. Elsewhere (SQLite for a first run) it is a
-plain ``icontains`` over the same fields.
+plain ``icontains`` over the same fields, the transcript's web-search syntax
+read by ``conversations.search_syntax``.
 """
 
 from typing import Any, cast
@@ -27,6 +28,7 @@ from .models import (
     EventKind,
     Message,
 )
+from .search_syntax import Expression, parse
 
 CUSTOMER_SEARCH_FIELDS = ("first_name", "last_name", "random_name", "email", "phone", "closer_id")
 ADVISER_SEARCH_FIELDS = ("first_name", "last_name", "email", "closer_id")
@@ -114,7 +116,9 @@ def search_conversations(
       anywhere in the conversation's transcript (in one message or spread
       over several); web-search syntax ("quoted phrase", -word, or). On
       PostgreSQL a quoted phrase may run from the end of one message into
-      the next, as the transcript is searched as one text.
+      the next, as the transcript is searched as one text. Elsewhere
+      (SQLite) the same syntax matches fragments (``icontains``: "log"
+      finds "login"), diacritics as typed, a phrase within one message.
 
     The result is ``queryset`` filtered by conditions on the conversation's
     own columns (no join), so it has no duplicate rows and keeps the
@@ -178,13 +182,34 @@ def transcript_query(words: str) -> SearchQuery:
 
 
 def _icontains_matches(words: str) -> Q:
-    matching_messages = Message.objects.filter(text__icontains=words).values("conversation_id")
     people = Q()
     for field in CUSTOMER_SEARCH_FIELDS:
         people |= Q(**{f"customer__{field}__icontains": words})
     for field in ADVISER_SEARCH_FIELDS:
         people |= Q(**{f"assignee__{field}__icontains": words})
-    return people | Q(pk__in=matching_messages)
+    return people | transcript_fragments(parse(words))
+
+
+def transcript_fragments(expression: Expression) -> Q:
+    """The transcript branch where there is no full-text search (SQLite):
+    the web-search syntax of ``expression`` over ``icontains`` fragments.
+
+    Each term is "some message of the conversation contains it", so the
+    words of one group may be spread over several messages, as on
+    PostgreSQL; a phrase must stand in one message. A group of exclusions
+    alone matches only conversations with messages, as a tsquery of NOT
+    terms matches only conversations with a document.
+    """
+    either = Q(pk__in=[])
+    for group in expression:
+        every = Q()
+        for term in group:
+            holding = Message.objects.filter(text__icontains=term.text).values("conversation_id")
+            every &= ~Q(pk__in=holding) if term.negated else Q(pk__in=holding)
+        if all(term.negated for term in group):
+            every &= Q(message_count__gt=0)
+        either |= every
+    return either
 
 
 def search_customers(

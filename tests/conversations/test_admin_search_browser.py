@@ -1,0 +1,91 @@
+"""A transcript search in a real browser at 1366x768 (Debian's headless
+Chromium, Playwright): the list says why each row matched, and the
+conversation opened from it shows its hits, the first scrolled into view.
+
+Screenshots go to tests/screenshots/ (not committed), for a reader to see
+what the test saw.
+"""
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from django.urls import reverse
+
+from tests.browser import chromium_page, needs_chromium
+from tests.search_archive import BOB, archive_conversation
+
+pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), needs_chromium]
+
+SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
+CHANGELIST = reverse("admin:conversations_conversation_changelist")
+
+
+@pytest.fixture
+def page_1366(live_server) -> Iterator:
+    with chromium_page() as page:
+        page.set_viewport_size({"width": 1366, "height": 768})
+        yield page
+
+
+@pytest.fixture
+def staff_login(django_user_model):
+    django_user_model.objects.create_superuser("staff", "staff@example.com", "correct horse")
+    return "staff", "correct horse"
+
+
+@pytest.fixture
+def long_transcript():
+    """The searched word far down a long transcript, beside markup typed as text."""
+    small_talk = [
+        ("CUSTOMER" if n % 2 == 0 else "ADVISER", f"Message {n} about the weather")
+        for n in range(40)
+    ]
+    archive_conversation(
+        "cust-anna",
+        [*small_talk, ("CUSTOMER", "I only get <b>spam</b> from your shop"), ("ADVISER", "Sorry")],
+        adviser=BOB,
+        first_name="Anna",
+        last_name="Nowak",
+    )
+    archive_conversation("cust-other", [("CUSTOMER", "Unrelated question")])
+
+
+def log_in(page, live_server, credentials, next_url):
+    page.goto(f"{live_server.url}{reverse('admin:login')}?next={next_url}")
+    page.fill("#id_username", credentials[0])
+    page.fill("#id_password", credentials[1])
+    page.click("input[type=submit]")
+
+
+def test_a_transcript_search_shows_why_it_matched_and_the_page_scrolls_to_the_hit(
+    live_server, staff_login, long_transcript, page_1366
+):
+    page = page_1366
+    SCREENSHOTS.mkdir(exist_ok=True)
+    log_in(page, live_server, staff_login, CHANGELIST)
+    page.fill("#searchbar", "spam")
+    page.press("#searchbar", "Enter")
+    page.wait_for_url("**/?q=spam")
+
+    rows = page.locator("#result_list tbody tr")
+    assert rows.count() == 1
+    snippet = rows.first.locator("td.field-search_match")
+    assert snippet.inner_text() == "I only get <b>spam</b> from your shop"  # markup shown as text
+    assert snippet.locator("mark").all_inner_texts() == ["spam"]
+    assert snippet.locator("b").count() == 0
+    snippet.scroll_into_view_if_needed()  # the list may be wider than the window
+    page.screenshot(path=str(SCREENSHOTS / "search-snippet-1366.png"))
+
+    rows.first.locator("th a").click()
+    hit = page.locator("#first-hit")
+    hit.wait_for()
+    assert page.locator("#transcript mark").all_inner_texts() == ["spam"]
+    assert hit.locator("mark").inner_text() == "spam"
+    # The script brought the hit, forty messages down, into the window.
+    page.wait_for_function("window.scrollY > 0")
+    box = hit.bounding_box()
+    assert box is not None
+    assert box["y"] >= 0
+    assert box["y"] + box["height"] <= 768
+    page.screenshot(path=str(SCREENSHOTS / "transcript-hit-1366.png"))
