@@ -136,8 +136,8 @@ def body_retention_days() -> dict[int | None, int]:
     for endpoint_id, override in WebhookEndpoint.objects.values_list(
         "pk", "inbound_body_retention_days"
     ):
-        if (override or default) is not None:
-            days[endpoint_id] = override or default
+        if (kept := override or default) is not None:
+            days[endpoint_id] = kept
     if default is not None:
         days[None] = default
     return days
