@@ -13,6 +13,7 @@ from django.core.exceptions import ImproperlyConfigured
 from django.core.management import CommandError, call_command
 from django.db import IntegrityError, connection
 from django.test.utils import CaptureQueriesContext
+from django.urls import reverse
 from django.utils import timezone
 
 from closerarchive.celery import app as celery_app
@@ -433,3 +434,21 @@ def test_other_apps_retention_steps_run_with_it(settings):
 
     assert report.counts["audit entries deleted"] == 7
     assert report.counts["batch size seen"] == 3
+
+
+def test_staff_set_an_endpoints_body_retention_in_the_admin(admin_client, make_endpoint):
+    endpoint, _ = make_endpoint()
+
+    admin_client.post(
+        reverse("admin:webhooks_webhookendpoint_change", args=[endpoint.pk]),
+        {
+            "name": endpoint.name,
+            "is_active": "on",
+            "allowed_api_keys": "[]",
+            "signature_header": endpoint.signature_header,
+            "inbound_body_retention_days": "7",
+        },
+    )
+
+    endpoint.refresh_from_db()
+    assert endpoint.inbound_body_retention_days == 7
