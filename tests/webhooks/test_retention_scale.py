@@ -1,6 +1,6 @@
 """apply_retention on an archive of 200,000 messages works in bounded batches."""
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from django.db import connection
@@ -45,7 +45,7 @@ def old_archive() -> None:
     """One customer per 100 conversations, all closed 40 days ago, written
     straight in SQL (a backfill of this size would take minutes)."""
     closed = timezone.now() - timedelta(days=40)
-    params = {
+    params: dict[str, int | datetime] = {
         "customers": CONVERSATIONS // 100,
         "conversations": CONVERSATIONS,
         "each": MESSAGES_EACH,
