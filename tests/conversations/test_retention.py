@@ -102,6 +102,21 @@ def test_a_deleted_conversation_is_not_rebuilt_by_the_customers_next_event():
     assert Conversation.objects.count() == 2
 
 
+def test_a_conversation_named_by_its_payloads_goes_with_all_its_ledger_rows():
+    named = [
+        {**created_event("jon", H - 2 * DAY), "threadId": "t1"},
+        {**closed_event("jon", H - DAY), "threadId": "t1"},
+    ]
+    store(*named)
+    conversation("jon", H + DAY)
+
+    retain()
+
+    assert not Conversation.objects.filter(closer_id="t1").exists()
+    assert not ConversationEvent.objects.filter(conversation_ref="t1").exists()
+    assert ConversationEvent.objects.count() == 2  # the kept conversation's
+
+
 def test_a_customer_left_with_no_conversation_is_deleted_and_one_with_a_newer_one_stays():
     conversation("jon", H - DAY)
     conversation("arya", H - DAY)
