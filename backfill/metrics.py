@@ -3,7 +3,8 @@
 ``closer_archive_backfill_events_total{outcome}``: every record ``read``,
 and what became of each (``stored``: new and archived, ``duplicate``,
 ``skipped``: an unknown event type kept in the inbox, ``erased``: an event of
-an erased customer, ``failed``). A short-lived command's counts reach the
+an erased customer, ``expired``: older than the conversation retention
+period, ``failed``). A short-lived command's counts reach the
 ``/metrics`` of the web processes when it runs with the same
 ``PROMETHEUS_MULTIPROC_DIR`` on the same host (multiprocess mode keeps a
 finished process's counters in its file); otherwise they end with it.
@@ -18,7 +19,7 @@ BACKFILL_EVENTS = Counter(
     "Records of dumps the backfill command read (outcome=read) and what became of them.",
     ["outcome"],
 )
-OUTCOMES = ("read", "stored", "duplicate", "skipped", "erased", "failed")
+OUTCOMES = ("read", "stored", "duplicate", "skipped", "erased", "expired", "failed")
 # Exported at 0 from the start, so rate() sees the first increase.
 for _outcome in OUTCOMES:
     BACKFILL_EVENTS.labels(_outcome)
@@ -33,6 +34,7 @@ def record_batch(*, read: int, unreadable: int, result: BackfillResult) -> None:
         ("duplicate", result.duplicates),
         ("skipped", result.skipped),
         ("erased", result.erased),
+        ("expired", result.expired),
         ("failed", unreadable + len(result.failures)),
     ):
         if count:

@@ -31,7 +31,8 @@ from conversations.bulk import stage_rows, use_copy
 from webhooks.canonical import canonical_json
 from webhooks.dedupe import canonical_key
 from webhooks.erasure import erased_among
-from webhooks.models import EventSource, EventStatus, InboundEvent
+from webhooks.models import EXPIRED_EVENT_VALUES, EventSource, EventStatus, InboundEvent
+from webhooks.retention import expired_among
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +102,7 @@ class BackfillResult:
     duplicates: int = 0
     skipped: int = 0  # unknown event types: kept in the inbox, not archived
     erased: int = 0  # events of erased customers from before their erasure: not archived
+    expired: int = 0  # events older than the conversation retention period: not archived
     new_conversations: int = 0
     new_messages: int = 0
     failures: list[Failure] = field(default_factory=list)
@@ -110,6 +112,7 @@ class BackfillResult:
         self.duplicates += other.duplicates
         self.skipped += other.skipped
         self.erased += other.erased
+        self.expired += other.expired
         self.new_conversations += other.new_conversations
         self.new_messages += other.new_messages
         self.failures += other.failures
@@ -156,9 +159,13 @@ def _json_type(value: Any) -> str:
 
 def _validate(candidates: list[DumpedEvent], result: BackfillResult) -> None:
     stored = _already_stored([c.dedupe_key for c in candidates])
-    for candidate in candidates:
+    expired = expired_among({i: c.payload for i, c in enumerate(candidates)})
+    for i, candidate in enumerate(candidates):
         if candidate.dedupe_key in stored:
             result.duplicates += 1
+            continue
+        if i in expired:
+            result.expired += 1
             continue
         outcome = (candidate.prepared or archive.prepare_event(candidate.payload)).outcome
         if outcome.status == archive.SKIPPED:
@@ -245,6 +252,14 @@ def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
             pk__in=[stored[fresh[i].dedupe_key] for i in erased]
         ).blank_erased()
         fresh = [c for i, c in enumerate(fresh) if i not in erased]
+    # Nor bring back what retention deleted: events older than its horizon.
+    expired = expired_among({i: c.payload for i, c in enumerate(fresh)})
+    if expired:
+        result.expired = len(expired)
+        InboundEvent.objects.filter(pk__in=[stored[fresh[i].dedupe_key] for i in expired]).update(
+            **EXPIRED_EVENT_VALUES, body_pruned_at=timezone.now()
+        )
+        fresh = [c for i, c in enumerate(fresh) if i not in expired]
     applied = archive.apply_events(
         [
             archive.IncomingEvent(

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import dj_database_url
+from celery.schedules import crontab
 from django.core.exceptions import ImproperlyConfigured
 
 from .env import env_bool, env_choice, env_float, env_int, env_list, env_str
@@ -220,6 +221,33 @@ CELERY_BEAT_SCHEDULE = {
         # A sweep that could not run in time is useless once the next is due.
         "options": {"expires": float(SWEEP_INTERVAL_SECONDS)},
     },
+}
+
+# --- Retention (README, "Retention") ------------------------------------------
+# Conversations whose closing time (an open one: its opening time) is more
+# than this many days ago are deleted or anonymised by `manage.py
+# apply_retention` and its daily beat task, and events older than that are
+# no longer archived (status `expired`). Empty: kept for ever.
+RETENTION_CONVERSATIONS_DAYS = env_int("RETENTION_CONVERSATIONS_DAYS", 0, minimum=1) or None
+RETENTION_CONVERSATIONS_ACTION = env_choice(
+    "RETENTION_CONVERSATIONS_ACTION", "delete", ("delete", "anonymise")
+)
+# Raw bodies and headers of inbound events are blanked this many days after
+# they were processed (the row, its status and dedupe key stay). An endpoint
+# may override it (its inbound_body_retention_days). Empty: kept for ever.
+RETENTION_INBOUND_BODIES_DAYS = env_int("RETENTION_INBOUND_BODIES_DAYS", 0, minimum=1) or None
+# Conversations per transaction (fewer when their messages pass 50,000), and
+# inbound events per transaction when pruning bodies.
+RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
+# Other data's own retention, run by apply_retention after the archive's and
+# the inbox's: dotted paths of callables (*, now, dry_run, batch_size) ->
+# dict of counts by kind (e.g. the access audit log's).
+RETENTION_EXTRA_STEPS: list[str] = []
+CELERY_BEAT_SCHEDULE["apply-retention"] = {
+    "task": "webhooks.apply_retention",
+    "schedule": crontab(minute=30, hour=3),
+    # A run missed by more than half a day waits for the next one.
+    "options": {"expires": 12 * 3600.0},
 }
 
 # --- REST API -----------------------------------------------------------------

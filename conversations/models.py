@@ -10,7 +10,8 @@ and timestamp in indexed columns so that derivation never re-reads raw bodies.
 from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVectorField
 from django.db import models
-from django.db.models import Q
+from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 from django.utils.text import Truncator
 
@@ -132,6 +133,12 @@ class ConversationStatus(models.TextChoices):
     CLOSED = "closed", "Closed"
 
 
+# When a conversation's retention period starts: its closing time, or for an
+# open one its opening time (an open conversation has no messages, which come
+# only with the closed event, so it has no later activity).
+RETENTION_TIME = Coalesce("closed_at", "opened_at")
+
+
 class ConversationManager(models.Manager["Conversation"]):
     def get_queryset(self) -> models.QuerySet["Conversation"]:
         # transcript_search is about as long as the transcript itself and only
@@ -184,6 +191,9 @@ class Conversation(models.Model):
     # message. Kept by the normaliser, the only writer of messages, with the
     # SQL of services.TRANSCRIPT_DOCUMENT; migration 0006 filled older rows.
     transcript_search = SearchVectorField(null=True, editable=False)
+    # Set when retention anonymised it (services/retention.py): its texts and
+    # personal details are gone, its counts and times kept for statistics.
+    anonymised_at = models.DateTimeField(null=True, blank=True, editable=False)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 
@@ -231,6 +241,12 @@ class Conversation(models.Model):
             # websearch_to_tsquery('simple', closer_unaccent(?)). Created on
             # PostgreSQL only (migration 0006).
             GinIndex(fields=["transcript_search"], name="conversation_transcript_idx"),
+            # Retention's batches: WHERE anonymised_at IS NULL AND
+            # COALESCE(closed_at, opened_at) < ? LIMIT n (RETENTION_TIME), and
+            # in delete mode the same with anonymised_at IS NOT NULL (rows an
+            # earlier anonymise mode left). Led by anonymised_at: a daily run
+            # reads the day's newly expired rows, never the years anonymised.
+            models.Index(F("anonymised_at"), RETENTION_TIME, name="conversation_retention_idx"),
         ]
 
     def __str__(self) -> str:

@@ -32,7 +32,13 @@ class WebhookEndpointForm(forms.ModelForm):
 
     class Meta:
         model = WebhookEndpoint
-        fields = ["name", "is_active", "allowed_api_keys", "signature_header"]
+        fields = [
+            "name",
+            "is_active",
+            "allowed_api_keys",
+            "signature_header",
+            "inbound_body_retention_days",
+        ]
 
 
 @admin.register(WebhookEndpoint)
@@ -53,7 +59,7 @@ class WebhookEndpointAdmin(admin.ModelAdmin):
     actions = ["deactivate", "activate", "rotate_token", "rotate_secrets", "drop_previous_secrets"]
 
     def get_fields(self, request: HttpRequest, obj: WebhookEndpoint | None = None) -> Any:
-        editable = ["name", "is_active", "allowed_api_keys", "signature_header"]
+        editable = WebhookEndpointForm.Meta.fields
         if obj is None:
             return [*editable, "require_hmac", "require_standard_webhooks"]
         return [*editable, *self.readonly_fields]
@@ -201,6 +207,7 @@ class InboundEventAdmin(RecordedReadsAdmin, LargeTableAdmin):
         "customer",
         "received_at",
         "processed_at",
+        "body_pruned_at",
         "attempts",
         "next_attempt_at",
         "error",

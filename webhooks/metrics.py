@@ -52,6 +52,7 @@ WORKER_STATUSES = (
     EventStatus.REJECTED,
     EventStatus.SKIPPED,
     EventStatus.ERASED,
+    EventStatus.EXPIRED,
 )
 
 WEBHOOKS_RECEIVED = Counter(
@@ -67,7 +68,7 @@ VERIFICATION_FAILURES = Counter(
 WORKER_EVENTS = Counter(
     "closer_archive_worker_events",
     "Events the processing worker finished an attempt at, by the status it gave them"
-    " (processed, failed, dead, rejected, skipped, erased).",
+    " (processed, failed, dead, rejected, skipped, erased, expired).",
     ["status"],
 )
 PROCESSING_LAG = Histogram(

@@ -51,6 +51,12 @@ class WebhookEndpoint(models.Model):
         help_text="Accepted customer.apiKey values. Empty: any.",
     )
     is_active = models.BooleanField(default=True)
+    inbound_body_retention_days = models.PositiveIntegerField(
+        null=True,
+        blank=True,
+        help_text="Days to keep the raw bodies and headers of this endpoint's events after "
+        "processing. Empty: RETENTION_INBOUND_BODIES_DAYS.",
+    )
     rejected_requests = models.PositiveBigIntegerField(
         default=0, editable=False, help_text="Requests that failed verification."
     )
@@ -59,6 +65,15 @@ class WebhookEndpoint(models.Model):
 
     class Meta:
         ordering = ["name"]
+        constraints = [
+            # 0 days would prune a body the moment it is processed: say so
+            # with an empty override and no global setting instead.
+            models.CheckConstraint(
+                condition=Q(inbound_body_retention_days__isnull=True)
+                | Q(inbound_body_retention_days__gte=1),
+                name="endpoint_body_retention_positive",
+            ),
+        ]
 
     def __str__(self) -> str:
         return self.name
@@ -86,6 +101,10 @@ class EventStatus(models.TextChoices):
     # Its customer was erased (GDPR): body and headers blanked, the dedupe key
     # kept so a re-delivery is still recognised and answered 200.
     ERASED = "erased", "Erased (customer data removed)"
+    # Older than the conversation retention period when it came to be
+    # applied: not archived (the archive would not keep it), body and headers
+    # blanked, the dedupe key kept.
+    EXPIRED = "expired", "Expired (older than the retention period)"
 
 
 # What erasure leaves of an inbound event: the row, its status and its dedupe
@@ -97,6 +116,20 @@ ERASED_EVENT_VALUES: dict[str, Any] = {
     "remote_addr": None,
     "customer_closer_id": "",
     "last_error": "customer erased",
+    "next_attempt_at": None,
+}
+
+
+# What retention leaves of an inbound event whose body it prunes: the row, its
+# status, its dedupe key (a late re-delivery is still answered 200 and
+# creates nothing) and what it was filed under; set with ``body_pruned_at``.
+PRUNED_BODY_VALUES: dict[str, Any] = {"raw_body": b"", "headers": {}, "remote_addr": None}
+
+# What is left of an event that was too old to apply (see EventStatus.EXPIRED).
+EXPIRED_EVENT_VALUES: dict[str, Any] = {
+    **PRUNED_BODY_VALUES,
+    "status": EventStatus.EXPIRED,
+    "last_error": "older than the conversation retention period",
     "next_attempt_at": None,
 }
 
@@ -149,6 +182,8 @@ class InboundEvent(models.Model):
     last_error = models.TextField(blank=True)
     next_attempt_at = models.DateTimeField(null=True, blank=True)
     processed_at = models.DateTimeField(null=True, blank=True)
+    # When retention blanked the raw body and headers (webhooks/retention.py).
+    body_pruned_at = models.DateTimeField(null=True, blank=True, editable=False)
 
     objects = InboundEventQuerySet.as_manager()
 
@@ -194,10 +229,26 @@ class InboundEvent(models.Model):
             ),
             # Admin links from a conversation: WHERE customer_closer_id = ?.
             models.Index(fields=["customer_closer_id"], name="inbound_customer_idx"),
+            # Retention's body pruning, per endpoint: WHERE endpoint_id = ?
+            # (or IS NULL) AND processed_at < ? AND body_pruned_at IS NULL
+            # LIMIT n. Partial: a webhook is not in it when it is received
+            # (processed_at is null), so the receive path's INSERT writes no
+            # entry, and a pruned event leaves it.
+            models.Index(
+                fields=["endpoint", "processed_at"],
+                condition=Q(body_pruned_at=None, processed_at__isnull=False),
+                name="inbound_body_retention_idx",
+            ),
         ]
 
     def __str__(self) -> str:
         return f"{self.event_type or 'event'} #{self.pk} ({self.status})"
+
+    def blank_expired(self, now: datetime) -> None:
+        """Set ``EXPIRED_EVENT_VALUES`` on this instance (saved by the caller)."""
+        for name, value in EXPIRED_EVENT_VALUES.items():
+            setattr(self, name, value)
+        self.body_pruned_at = now
 
     def blank_erased(self) -> None:
         """Set ``ERASED_EVENT_VALUES`` on this instance (saved by the caller)."""

@@ -4,7 +4,8 @@ An event is locked (``skip_locked``: a duplicate task never waits for, then
 redoes, a worker's in-flight work), applied through the archive's
 ``apply_events``, and marked processed; on error it is marked failed with
 a retry time, and dead after the last attempt. Events of an erased
-customer from before the erasure are blanked instead of applied.
+customer from before the erasure are blanked instead of applied, and so
+are events older than the conversation retention period (``expired``).
 """
 
 import json
@@ -24,7 +25,8 @@ from conversations import services as archive
 
 from . import metrics
 from .erasure import erased_among
-from .models import EventStatus, InboundEvent
+from .models import EXPIRED_EVENT_VALUES, EventStatus, InboundEvent
+from .retention import expired_among
 
 logger = logging.getLogger(__name__)
 
@@ -93,6 +95,8 @@ def process_inbound_event(*, event_id: int) -> ProcessingResult | None:
         try:
             if erased_among({event.pk: payload}):
                 return _record_erased(event)
+            if expired_among({event.pk: payload}):
+                return _record_expired(event)
             with transaction.atomic():
                 outcome = archive.apply_events(
                     [archive.IncomingEvent(payload=payload, inbound_event_id=event.pk)]
@@ -130,7 +134,8 @@ def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None
     try:
         with transaction.atomic():
             erased = erased_among(payloads)
-            applied = [pk for pk in payloads if pk not in erased]
+            expired = expired_among({pk: p for pk, p in payloads.items() if pk not in erased})
+            applied = [pk for pk in payloads if pk not in erased and pk not in expired]
             outcomes = archive.apply_events(
                 [archive.IncomingEvent(payload=payloads[pk], inbound_event_id=pk) for pk in applied]
             ).outcomes
@@ -158,7 +163,13 @@ def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None
         InboundEvent.objects.filter(pk__in=erased).blank_erased(
             attempts=F("attempts") + 1, processed_at=now
         )
+    if expired:  # as rare: a late event past the retention period
+        InboundEvent.objects.filter(pk__in=expired).update(
+            **EXPIRED_EVENT_VALUES, body_pruned_at=now, attempts=F("attempts") + 1, processed_at=now
+        )
     counts: Counter[str] = Counter({EventStatus.ERASED: len(erased)} if erased else {})
+    if expired:
+        counts[EventStatus.EXPIRED] = len(expired)
     processed: set[int] = set()
     for (status, _), pks in by_outcome.items():
         counts[status] += len(pks)
@@ -168,6 +179,8 @@ def _process_with_waiting_events(event: InboundEvent) -> ProcessingResult | None
     _count_on_commit(counts, lags)
     if event.pk in erased:
         return ProcessingResult(EventStatus.ERASED)
+    if event.pk in expired:
+        return ProcessingResult(EventStatus.EXPIRED)
     return ProcessingResult(next(st for (st, _), pks in by_outcome.items() if event.pk in pks))
 
 
@@ -190,6 +203,18 @@ def _record_erased(event: InboundEvent) -> ProcessingResult:
     and its personal data goes the way of the rest of theirs."""
     event.blank_erased()
     event.processed_at = timezone.now()
+    event.save()
+    _count_on_commit(Counter([event.status]))
+    return ProcessingResult(event.status)
+
+
+def _record_expired(event: InboundEvent) -> ProcessingResult:
+    """An event older than the conversation retention period: what it would
+    make is past retention already, so it is not applied (and its body is
+    not kept)."""
+    now = timezone.now()
+    event.blank_expired(now)
+    event.processed_at = now
     event.save()
     _count_on_commit(Counter([event.status]))
     return ProcessingResult(event.status)

@@ -6,7 +6,7 @@ from typing import Any
 from celery import shared_task
 from django.conf import settings
 
-from . import outbox, processing
+from . import outbox, processing, retention
 
 logger = logging.getLogger(__name__)
 
@@ -66,3 +66,14 @@ def sweep_events() -> int:
         resend_after_seconds=settings.SWEEP_RESEND_AFTER_SECONDS,
     )
     return result.sent
+
+
+@shared_task(name="webhooks.apply_retention", ignore_result=True)
+def apply_retention() -> dict[str, int]:
+    """Run daily by Celery beat (CELERY_BEAT_SCHEDULE): what ``manage.py
+    apply_retention`` does."""
+    report = retention.apply_retention()
+    logger.info(
+        "apply_retention: %s", ", ".join(f"{kind}={n}" for kind, n in report.counts.items())
+    )
+    return report.counts

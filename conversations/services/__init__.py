@@ -3,8 +3,9 @@
 Writing goes through one function, ``apply_events`` (webhooks and the
 backfill both use it). The rest reads payloads without touching the
 database (to answer a webhook or screen a dump record before it is
-applied), erases a customer's archive rows, and writes the archive back
-out as Closer events. The modules of this package are private to
+applied), erases a customer's archive rows, deletes or anonymises the
+conversations past retention, and writes the archive back out as Closer
+events. The modules of this package are private to
 ``conversations``: import-linter holds the other apps to this file.
 """
 
@@ -40,12 +41,19 @@ from .normaliser import (
     apply_events,
     prepare_event,
 )
+from .retention import (
+    RETENTION_ACTIONS,
+    RetentionCounts,
+    apply_conversation_retention,
+    count_past_retention,
+)
 
 __all__ = [
     "APPLIED",
     "ERASED_TABLES",
     "INVALID",
     "KNOWN_EVENT_TYPES",
+    "RETENTION_ACTIONS",
     "SKIPPED",
     "ArchivedCustomer",
     "BatchResult",
@@ -53,10 +61,13 @@ __all__ = [
     "IncomingEvent",
     "InvalidEvent",
     "PreparedEvent",
+    "RetentionCounts",
     "UnknownEventType",
+    "apply_conversation_retention",
     "apply_events",
     "check_event",
     "closer_events",
+    "count_past_retention",
     "customer_email_of",
     "customer_id_of",
     "customers_matching",

@@ -65,9 +65,9 @@ def test_every_reason_status_and_backfill_outcome_is_exported_before_it_happens(
     reasons += ["bad_timestamp", "bad_endpoint_secret", "api_key_not_allowed"]
     for reason in reasons:
         assert samples(text, VERIFICATION_FAILURES, reason=reason), reason
-    for status in ("processed", "failed", "dead", "rejected", "skipped", "erased"):
+    for status in ("processed", "failed", "dead", "rejected", "skipped", "erased", "expired"):
         assert samples(text, WORKER_EVENTS, status=status), status
-    for outcome in ("read", "stored", "duplicate", "skipped", "erased", "failed"):
+    for outcome in ("read", "stored", "duplicate", "skipped", "erased", "expired", "failed"):
         assert samples(text, BACKFILL_EVENTS, outcome=outcome), outcome
 
 

@@ -310,6 +310,7 @@ class _Report:
                 f"new events (would be archived): {total.new_events}",
                 f"duplicates (already backfilled): {total.duplicates}",
                 f"unknown event types (would be kept, skipped): {total.skipped}",
+                f"older than the retention period (would not be archived): {total.expired}",
             ]
         else:
             lines = [
@@ -321,8 +322,9 @@ class _Report:
                 f"duplicates skipped: {total.duplicates}",
                 f"unknown event types (kept, skipped): {total.skipped}",
                 f"events of erased customers (not archived): {total.erased}",
+                f"older than the retention period (not archived): {total.expired}",
             ]
         lines += [f"errors: {self.errors}", f"elapsed: {elapsed:.1f} s", f"events/s: {rate:.0f}"]
-        if not dry_run and self.read and total.new_events == 0 and total.skipped == 0:
+        if not dry_run and self.read and not (total.new_events or total.skipped or total.expired):
             lines.append("Nothing new: every event was already backfilled.")
         self.command.stdout.write("\n".join(lines))
