@@ -239,10 +239,6 @@ RETENTION_INBOUND_BODIES_DAYS = env_int("RETENTION_INBOUND_BODIES_DAYS", 0, mini
 # Conversations per transaction (fewer when their messages pass 50,000), and
 # inbound events per transaction when pruning bodies.
 RETENTION_BATCH_SIZE = env_int("RETENTION_BATCH_SIZE", 1000, minimum=1)
-# Other data's own retention, run by apply_retention after the archive's and
-# the inbox's: dotted paths of callables (*, now, dry_run, batch_size) ->
-# dict of counts by kind (e.g. the access audit log's).
-RETENTION_EXTRA_STEPS: list[str] = []
 CELERY_BEAT_SCHEDULE["apply-retention"] = {
     "task": "webhooks.apply_retention",
     "schedule": crontab(minute=30, hour=3),

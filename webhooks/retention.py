@@ -12,7 +12,8 @@ runs, in this order:
    its dedupe key stay: a late re-delivery is still a duplicate (200,
    nothing stored). Events not done yet (received, failed, dead) keep
    their bodies: an operator may still need them;
-3. ``RETENTION_EXTRA_STEPS``: other data's own retention (the access log's).
+3. the access log's: records older than ``AUDIT_RETENTION_DAYS``
+   (``audit.services.prune_access_records``).
 
 What retention deleted never comes back: an event timestamped before the
 conversation horizon that reaches processing or the backfill by another
@@ -29,8 +30,8 @@ from typing import Any
 from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
-from django.utils.module_loading import import_string
 
+from audit import services as access_log
 from conversations import services as archive
 
 from .models import PRUNED_BODY_VALUES, EventStatus, InboundEvent, WebhookEndpoint
@@ -92,11 +93,19 @@ def apply_retention(
     report = RetentionReport(dry_run=dry_run)
     _apply_to_conversations(report, now=now, batch_size=batch_size, progress=progress)
     _apply_to_inbound_bodies(report, now=now, batch_size=batch_size, progress=progress)
-    for path in settings.RETENTION_EXTRA_STEPS:
-        step = import_string(path)
-        report.counts.update(step(now=now, dry_run=dry_run, batch_size=batch_size))
-        report.policy.append(f"also: {path}")
+    _apply_to_access_log(report, now=now, batch_size=batch_size)
     return report
+
+
+def _apply_to_access_log(report: RetentionReport, *, now: datetime, batch_size: int) -> None:
+    cutoff = access_log.retention_cutoff(now)
+    report.policy.append(
+        f"access log: records deleted {settings.AUDIT_RETENTION_DAYS} days after the read"
+        f" (before {cutoff:%Y-%m-%d %H:%M} UTC)"
+    )
+    report.counts["access records deleted"] = access_log.prune_access_records(
+        older_than=cutoff, batch_size=batch_size, dry_run=report.dry_run
+    )
 
 
 def _apply_to_conversations(

@@ -16,6 +16,7 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
+from audit.models import AccessAction, AccessRecord
 from closerarchive.celery import app as celery_app
 from conversations.models import Conversation, ConversationDeletion, Message
 from tests.backfill_helpers import backfill, summary, write
@@ -422,18 +423,24 @@ def test_the_beat_task_applies_the_same_retention(settings, old_and_new):
     assert Conversation.objects.count() == 1
 
 
-def audit_log_retention(*, now, dry_run, batch_size):
-    """A stand-in for another app's retention step (the access audit log's)."""
-    return {"audit entries deleted": 7 if not dry_run else 0, "batch size seen": batch_size}
+def test_the_access_log_is_pruned_with_it(settings, admin_user):
+    settings.AUDIT_RETENTION_DAYS = 30
+    now = timezone.now()
+    for days_ago in (31, 29):
+        AccessRecord.objects.create(
+            user=admin_user,
+            username=admin_user.username,
+            action=AccessAction.API_LIST,
+            at=now - timedelta(days=days_ago),
+        )
 
+    dry = apply_retention(dry_run=True, now=now)
+    assert dry.counts["access records deleted"] == 1
+    assert AccessRecord.objects.count() == 2
 
-def test_other_apps_retention_steps_run_with_it(settings):
-    settings.RETENTION_EXTRA_STEPS = [f"{__name__}.audit_log_retention"]
-
-    report = apply_retention(batch_size=3)
-
-    assert report.counts["audit entries deleted"] == 7
-    assert report.counts["batch size seen"] == 3
+    report = apply_retention(now=now)
+    assert report.counts["access records deleted"] == 1
+    assert AccessRecord.objects.count() == 1
 
 
 def test_staff_set_an_endpoints_body_retention_in_the_admin(admin_client, make_endpoint):
