@@ -109,7 +109,7 @@ def test_a_bad_filter_is_a_json_400_before_any_streaming(client, archive):
     assert response.status_code == 400
     assert not response.streaming
     assert response["Content-Type"] == "application/json"
-    assert "opened" in response.json()
+    assert "opened_after" in response.json()  # the parameter as sent
 
 
 def test_two_queries_read_any_number_of_conversations():
