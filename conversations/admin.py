@@ -31,7 +31,14 @@ from .admin_display import (
     short_preview,
     side_of,
 )
-from .admin_filters import AdviserFilter, AdviserKindFilter, ClosedTypeFilter, CustomerFilter
+from .admin_filters import (
+    AdviserFilter,
+    AdviserKindFilter,
+    ClosedTypeFilter,
+    CustomerFilter,
+    HandlingFilter,
+    OpenedSlotFilter,
+)
 from .exports import stream_conversations_ndjson, stream_messages_csv
 from .models import Adviser, Conversation, ConversationEvent, Customer
 
@@ -141,9 +148,11 @@ class ConversationAdmin(ArchiveAdmin):
         "status",
         ClosedTypeFilter,
         AdviserKindFilter,
+        HandlingFilter,
         AdviserFilter,
         CustomerFilter,
         "created_event_missing",
+        OpenedSlotFilter,
     ]
     list_select_related = ["customer", "assignee"]
     # What the columns read (customer_name, adviser_name, and __str__ for the
@@ -336,3 +345,7 @@ class ConversationEventAdmin(ArchiveAdmin):
         if event.inbound_event_id is None:
             return "-"
         return format_html('<a href="{}">#{}</a>', inbound_event_url(event), event.inbound_event_id)
+
+
+# The Insights page registers itself on ConversationMetrics.
+from . import admin_insights  # noqa: E402, F401
