@@ -93,7 +93,7 @@ def build_charts(chosen: InsightsFilter, numbers: dict[str, Any]) -> list[dict[s
             "header": [chosen.period, *series, "total"],
             "rows": [
                 [
-                    p,
+                    p.isoformat(),
                     *(counts.get((p, s), 0) for s in series),
                     sum(counts.get((p, s), 0) for s in series),
                 ]
@@ -120,7 +120,7 @@ def build_charts(chosen: InsightsFilter, numbers: dict[str, Any]) -> list[dict[s
                 ),
                 "header": [chosen.period, "median (s)", "p90 (s)"],
                 "rows": [
-                    [row["period"], _seconds(m), _seconds(p)]
+                    [row["period"].isoformat(), _seconds(m), _seconds(p)]
                     for row, m, p in zip(durations, median, p90, strict=True)
                 ],
             }

@@ -79,10 +79,10 @@ def duration_label(seconds: float | None) -> str:
 
 
 def _period_labels(periods: Sequence[date]) -> SafeString:
-    """The x-axis labels: at most about twelve, evenly spaced."""
+    """The x-axis labels: at most eight, evenly spaced."""
     if not periods:
         return mark_safe("")
-    step = max(1, len(periods) // 12)
+    step = -(-len(periods) // 8)  # at most eight labels
     slot = (WIDTH - LEFT) / len(periods)
     return format_html_join(
         "",
