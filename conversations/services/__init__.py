@@ -4,11 +4,14 @@ Writing goes through one function, ``apply_events`` (webhooks and the
 backfill both use it). The rest reads payloads without touching the
 database (to answer a webhook or screen a dump record before it is
 applied), erases a customer's archive rows, and writes the archive back
-out as Closer events. The modules of this package are private to
+out as Closer events. Whatever deletes conversations calls
+``record_deletions`` before the delete (it also marks their Insights hours
+for ``refresh_rollups``). The modules of this package are private to
 ``conversations``: import-linter holds the other apps to this file.
 """
 
 from ..closer_events import closer_events
+from ..insights.store import forget_conversations, refresh_rollups
 from ..payloads import (
     KNOWN_EVENT_TYPES,
     InvalidEvent,
@@ -53,7 +56,9 @@ __all__ = [
     "datetime_to_ms",
     "erase_customer_rows",
     "event_type_of",
+    "forget_conversations",
     "prepare_event",
     "record_deletions",
+    "refresh_rollups",
     "storable",
 ]

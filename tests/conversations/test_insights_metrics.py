@@ -211,3 +211,17 @@ def test_rollups_count_each_hour_once_refreshed():
     refresh_rollups()
     assert sum(InsightsHour.objects.values_list("conversations", flat=True)) == 2
     assert refresh_rollups() == 0  # nothing pending any more
+
+
+def test_refresh_insights_all_recomputes_metrics_and_rollups_from_the_messages():
+    from django.core.management import call_command
+
+    apply(created_event("c1", T), closed_event("c1", T + MINUTE))
+    expected = ConversationMetrics.objects.values().get()
+    ConversationMetrics.objects.update(first_response_ms=1, handling="bot_only")
+    InsightsHour.objects.all().delete()
+
+    call_command("refresh_insights", "--all", stdout=open("/dev/null", "w"))  # noqa: SIM115
+
+    assert ConversationMetrics.objects.values().get() == expected
+    assert InsightsHour.objects.get().handling == "human_only"
