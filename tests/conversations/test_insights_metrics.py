@@ -225,3 +225,16 @@ def test_refresh_insights_all_recomputes_metrics_and_rollups_from_the_messages()
 
     assert ConversationMetrics.objects.values().get() == expected
     assert InsightsHour.objects.get().handling == "human_only"
+
+
+def test_the_beat_task_refreshes_pending_hours():
+    from django.conf import settings
+
+    from closerarchive.celery import app
+    from conversations.tasks import refresh_insights
+
+    entry = settings.CELERY_BEAT_SCHEDULE["refresh-insights"]
+    assert app.tasks[entry["task"]].name == refresh_insights.name
+    apply(created_event("c1", T))
+    assert refresh_insights.apply().get() == 1
+    assert InsightsHour.objects.get().conversations == 1

@@ -28,7 +28,7 @@ def run(*args: str) -> str:
 
 
 def test_the_beat_schedule_runs_the_sweep_task_periodically():
-    (entry,) = settings.CELERY_BEAT_SCHEDULE.values()
+    entry = settings.CELERY_BEAT_SCHEDULE["sweep-events"]
     assert entry["task"] == "webhooks.sweep_events"
     assert celery_app.tasks[entry["task"]].name == sweep_events.name
     assert entry["schedule"] == settings.SWEEP_INTERVAL_SECONDS
