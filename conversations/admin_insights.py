@@ -11,7 +11,7 @@ import csv
 import io
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
-from zoneinfo import ZoneInfo, available_timezones
+from zoneinfo import ZoneInfo
 
 from django.contrib import admin
 from django.core.exceptions import PermissionDenied
@@ -21,7 +21,7 @@ from django.urls import reverse
 from django.utils.http import urlencode
 
 from .insights import charts, queries
-from .insights.forms import InsightsForm
+from .insights.forms import InsightsForm, zone_names
 from .insights.metrics import Handling
 from .insights.queries import OPEN, InsightsFilter
 from .models import Adviser, ConversationMetrics, ConversationStatus
@@ -288,7 +288,7 @@ class InsightsAdmin(admin.ModelAdmin):
             for name in ("tz", "adviser", "handling")
             if request.GET.get(name)
         }
-        zone = ZoneInfo(kept["tz"]) if kept.get("tz") in _zones() else UTC
+        zone = ZoneInfo(kept["tz"]) if kept.get("tz") in zone_names() else UTC
         today = datetime.now(zone).date()
         presets = [
             (
@@ -299,7 +299,3 @@ class InsightsAdmin(admin.ModelAdmin):
         ]
         presets.append(("All time", "?" + urlencode({**kept, "range": "all"})))
         return presets
-
-
-def _zones() -> set[str]:
-    return available_timezones()

@@ -7,6 +7,7 @@ parameter (400 in the API), never a 500.
 """
 
 from datetime import date, timedelta
+from functools import cache
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError, available_timezones
 
@@ -17,6 +18,8 @@ from .metrics import Handling
 from .queries import PERIODS, InsightsFilter, default_period, first_opened_day
 
 DEFAULT_DAYS = 90
+# available_timezones() walks the tz database on disk at every call.
+zone_names = cache(available_timezones)
 # Roll-ups are hours: more than a century of them is no range anyone means.
 MAX_DAYS = 36_600
 _EARLIEST, _LATEST = date(1900, 1, 1), date(9000, 12, 31)
@@ -33,7 +36,7 @@ class InsightsForm(forms.Form):
 
     def clean_tz(self) -> ZoneInfo:
         name = self.cleaned_data.get("tz") or "UTC"
-        if name not in available_timezones() and name != "UTC":
+        if name not in zone_names() and name != "UTC":
             raise forms.ValidationError(f"{name!r} is not an IANA time zone (e.g. Europe/Warsaw).")
         try:
             return ZoneInfo(name)

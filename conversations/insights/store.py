@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Q
+from django.db.models import Exists, OuterRef, Q
 
 from .. import models as archive
 from .metrics import ConversationFacts, MessageFacts, metrics_of
@@ -65,36 +65,36 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
     ids = sorted(set(conversation_ids))
     if not ids:
         return
-    hours: set[datetime] = {
-        hour_of(opened)
-        for opened in tables.ConversationMetrics.objects.filter(
-            conversation_id__in=ids
-        ).values_list("opened_at", flat=True)
-    }
+    # Three reads in two queries: the rows, their assignee's Closer id and
+    # the hour their metrics were counted in until now (to refresh it too).
     rows = list(
         tables.Conversation.objects.filter(pk__in=ids).values_list(
-            "pk", "opened_at", "closed_at", "status", "closed_type", "assignee_id"
+            "pk",
+            "opened_at",
+            "closed_at",
+            "status",
+            "closed_type",
+            "assignee_id",
+            "assignee__closer_id",
+            "metrics__opened_at",
         )
     )
+    hours: set[datetime] = {hour_of(row[7]) for row in rows if row[7] is not None}
     messages: dict[int, list[MessageFacts]] = defaultdict(list)
-    for conversation_id, role, author, sent_at in (
+    bots: dict[str, bool] = {}
+    by_bot = Exists(
+        tables.Adviser.objects.filter(closer_id=OuterRef("author_closer_id"), is_bot=True)
+    )
+    for conversation_id, role, author, sent_at, bot in (
         tables.Message.objects.filter(conversation_id__in=ids)
         .order_by("conversation_id", "sent_at", "id")
-        .values_list("conversation_id", "author_role", "author_closer_id", "sent_at")
+        .values_list("conversation_id", "author_role", "author_closer_id", "sent_at", by_bot)
     ):
         messages[conversation_id].append(MessageFacts(role, author, sent_at))
-    authors = {m.author_closer_id for facts in messages.values() for m in facts}
-    assignee_ids = {row[5] for row in rows if row[5] is not None}
-    bots: dict[str, bool] = {}
-    closer_ids: dict[int, str] = {}
-    for pk, closer_id, is_bot in tables.Adviser.objects.filter(
-        Q(closer_id__in=authors) | Q(pk__in=assignee_ids)
-    ).values_list("pk", "closer_id", "is_bot"):
-        bots[closer_id] = is_bot
-        closer_ids[pk] = closer_id
+        bots[author] = bot
     stored = []
-    for pk, opened_at, closed_at, status, closed_type, assignee_id in rows:
-        facts = ConversationFacts(opened_at, closed_at, closer_ids.get(assignee_id))
+    for pk, opened_at, closed_at, status, closed_type, assignee_id, assignee, _ in rows:
+        facts = ConversationFacts(opened_at, closed_at, assignee)
         computed = metrics_of(facts, messages[pk], bots)
         stored.append(
             tables.ConversationMetrics(
