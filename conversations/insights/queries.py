@@ -15,6 +15,7 @@ falls in.
 
 import statistics
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -140,24 +141,37 @@ def _quantile(values: list[int], fraction: float) -> float | None:
     ]
 
 
-def volume(chosen: InsightsFilter) -> list[dict[str, Any]]:
-    """Conversations opened per period, by closing type ("open" for those
-    still open): ``[{"period": date, "closed_type": str, "conversations": n}]``."""
+def period_slices(chosen: InsightsFilter) -> list[dict[str, Any]]:
+    """One query for three charts: roll-up sums by period, status, closing
+    type and handling (``volume``, ``handling_share`` and ``totals`` add
+    these rows up differently)."""
     trunc = _TRUNC[chosen.period]("hour", tzinfo=chosen.zone)
-    rows = (
+    return list(
         chosen.rollups()
         .annotate(period=trunc)
-        .values("period", "status", "closed_type")
-        .annotate(conversations=Sum("conversations"))
-        .order_by("period", "status", "closed_type")
+        .values("period", "status", "closed_type", "handling")
+        .annotate(
+            opened=Sum("conversations"),
+            answered_sum=Sum("answered"),
+            customer_sum=Sum("customer_messages"),
+            adviser_sum=Sum("adviser_messages"),
+        )
+        .order_by("period", "status", "closed_type", "handling")
     )
+
+
+def volume(
+    chosen: InsightsFilter, slices: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
+    """Conversations opened per period, by closing type ("open" for those
+    still open): ``[{"period": date, "closed_type": str, "conversations": n}]``."""
+    counts: dict[tuple[date, str], int] = defaultdict(int)
+    for row in period_slices(chosen) if slices is None else slices:
+        closed_type = OPEN if row["status"] == ConversationStatus.OPEN else row["closed_type"]
+        counts[(_as_date(row["period"], chosen.zone), closed_type)] += row["opened"]
     return [
-        {
-            "period": _as_date(row["period"], chosen.zone),
-            "closed_type": OPEN if row["status"] == ConversationStatus.OPEN else row["closed_type"],
-            "conversations": row["conversations"],
-        }
-        for row in rows
+        {"period": period, "closed_type": closed_type, "conversations": count}
+        for (period, closed_type), count in sorted(counts.items())
     ]
 
 
@@ -221,14 +235,13 @@ def advisers(chosen: InsightsFilter) -> list[dict[str, Any]]:
     )
 
 
-def handling_share(chosen: InsightsFilter) -> list[dict[str, Any]]:
+def handling_share(
+    chosen: InsightsFilter, slices: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Conversations by ``Handling``, with their share of the range."""
-    found = dict(
-        chosen.rollups()
-        .values("handling")
-        .annotate(n=Sum("conversations"))
-        .values_list("handling", "n")
-    )
+    found: dict[str, int] = defaultdict(int)
+    for row in period_slices(chosen) if slices is None else slices:
+        found[row["handling"]] += row["opened"]
     total = sum(found.values())
     return [
         {
@@ -260,14 +273,14 @@ def heatmap(chosen: InsightsFilter) -> list[dict[str, Any]]:
     ]
 
 
-def totals(chosen: InsightsFilter) -> dict[str, Any]:
-    found = chosen.rollups().aggregate(
-        conversations=Sum("conversations"),
-        answered=Sum("answered"),
-        customer_messages=Sum("customer_messages"),
-        adviser_messages=Sum("adviser_messages"),
-    )
-    return {name: value or 0 for name, value in found.items()}
+def totals(chosen: InsightsFilter, slices: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+    rows = period_slices(chosen) if slices is None else slices
+    return {
+        "conversations": sum(row["opened"] for row in rows),
+        "answered": sum(row["answered_sum"] for row in rows),
+        "customer_messages": sum(row["customer_sum"] for row in rows),
+        "adviser_messages": sum(row["adviser_sum"] for row in rows),
+    }
 
 
 def _as_date(moment: datetime | date, zone: ZoneInfo) -> date:
@@ -276,7 +289,7 @@ def _as_date(moment: datetime | date, zone: ZoneInfo) -> date:
     return moment
 
 
-CHARTS = {
+CHARTS: dict[str, Callable[..., Any]] = {
     "totals": totals,
     "volume": volume,
     "durations": durations,
@@ -286,8 +299,15 @@ CHARTS = {
 }
 
 
+_FROM_SLICES = {"totals", "volume", "handling"}
+
+
 def report(chosen: InsightsFilter, charts: tuple[str, ...] = tuple(CHARTS)) -> dict[str, Any]:
     """The named charts' numbers, after the roll-ups of pending hours are
     brought up to date (``store.refresh_rollups``)."""
     refresh_rollups()
-    return {name: CHARTS[name](chosen) for name in charts}
+    slices = period_slices(chosen) if _FROM_SLICES.intersection(charts) else None
+    return {
+        name: CHARTS[name](chosen, slices) if name in _FROM_SLICES else CHARTS[name](chosen)
+        for name in charts
+    }
