@@ -6,12 +6,14 @@ database (to answer a webhook or screen a dump record before it is
 applied), erases a customer's archive rows, and writes the archive back
 out as Closer events. Whatever deletes conversations calls
 ``record_deletions`` before the delete (it also marks their Insights hours
-for ``refresh_rollups``). The modules of this package are private to
-``conversations``: import-linter holds the other apps to this file.
+for ``refresh_rollups``); whatever changes a kept conversation's messages
+outside ``apply_events`` calls ``write_metrics(ids)`` after. The modules
+of this package are private to ``conversations``: import-linter holds the
+other apps to this file.
 """
 
 from ..closer_events import closer_events
-from ..insights.store import forget_conversations, refresh_rollups
+from ..insights.store import forget_conversations, refresh_rollups, write_metrics
 from ..payloads import (
     KNOWN_EVENT_TYPES,
     InvalidEvent,
@@ -61,4 +63,5 @@ __all__ = [
     "record_deletions",
     "refresh_rollups",
     "storable",
+    "write_metrics",
 ]
