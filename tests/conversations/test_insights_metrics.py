@@ -238,3 +238,22 @@ def test_the_beat_task_refreshes_pending_hours():
     apply(created_event("c1", T))
     assert refresh_insights.apply().get() == 1
     assert InsightsHour.objects.get().conversations == 1
+
+
+def test_the_data_migration_fills_an_existing_archive_with_its_historical_models():
+    import importlib
+
+    from django.db import connection
+    from django.db.migrations.loader import MigrationLoader
+
+    apply(created_event("c1", T), closed_event("c1", T + MINUTE), created_event("c2", T))
+    expected = list(ConversationMetrics.objects.order_by("pk").values())
+    ConversationMetrics.objects.all().delete()
+    InsightsHour.objects.all().delete()
+    state = MigrationLoader(connection).project_state(("conversations", "0009_insights_fill"))
+    fill = importlib.import_module("conversations.migrations.0009_insights_fill").fill
+
+    fill(state.apps, None)
+
+    assert list(ConversationMetrics.objects.order_by("pk").values()) == expected
+    assert sum(InsightsHour.objects.values_list("conversations", flat=True)) == 2
