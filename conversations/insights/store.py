@@ -65,10 +65,17 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
     ids = sorted(set(conversation_ids))
     if not ids:
         return
-    # Three reads in two queries: the rows, their assignee's Closer id and
-    # the hour their metrics were counted in until now (to refresh it too).
-    rows = list(
-        tables.Conversation.objects.filter(pk__in=ids).values_list(
+    # One read: the rows, their assignee's Closer id, the hour their
+    # metrics were counted in until now (to refresh it too), and their
+    # messages with whether each author is a known bot (LEFT JOIN: a row
+    # without messages comes once, with NULLs).
+    by_bot = Exists(
+        tables.Adviser.objects.filter(closer_id=OuterRef("messages__author_closer_id"), is_bot=True)
+    )
+    found = (
+        tables.Conversation.objects.filter(pk__in=ids)
+        .order_by("pk", "messages__sent_at", "messages__id")
+        .values_list(
             "pk",
             "opened_at",
             "closed_at",
@@ -77,23 +84,26 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
             "assignee_id",
             "assignee__closer_id",
             "metrics__opened_at",
+            "messages__author_role",
+            "messages__author_closer_id",
+            "messages__sent_at",
+            by_bot,
         )
     )
-    hours: set[datetime] = {hour_of(row[7]) for row in rows if row[7] is not None}
+    rows: dict[int, tuple[Any, ...]] = {}
     messages: dict[int, list[MessageFacts]] = defaultdict(list)
     bots: dict[str, bool] = {}
-    by_bot = Exists(
-        tables.Adviser.objects.filter(closer_id=OuterRef("author_closer_id"), is_bot=True)
-    )
-    for conversation_id, role, author, sent_at, bot in (
-        tables.Message.objects.filter(conversation_id__in=ids)
-        .order_by("conversation_id", "sent_at", "id")
-        .values_list("conversation_id", "author_role", "author_closer_id", "sent_at", by_bot)
-    ):
-        messages[conversation_id].append(MessageFacts(role, author, sent_at))
-        bots[author] = bot
+    hours: set[datetime] = set()
+    for *row, role, author, sent_at, bot in found:
+        if row[0] not in rows:
+            rows[row[0]] = tuple(row)
+            if row[7] is not None:
+                hours.add(hour_of(row[7]))
+        if role is not None:
+            messages[row[0]].append(MessageFacts(role, author, sent_at))
+            bots[author] = bot
     stored = []
-    for pk, opened_at, closed_at, status, closed_type, assignee_id, assignee, _ in rows:
+    for pk, opened_at, closed_at, status, closed_type, assignee_id, assignee, _ in rows.values():
         facts = ConversationFacts(opened_at, closed_at, assignee)
         computed = metrics_of(facts, messages[pk], bots)
         stored.append(
