@@ -117,6 +117,9 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
             )
         )
         hours.add(hour_of(opened_at))
+    if connection.vendor == "postgresql" and 0 < len(stored) <= _CHUNK:
+        _upsert_and_mark(stored, hours, tables)
+        return
     tables.ConversationMetrics.objects.bulk_create(
         stored,
         update_conflicts=True,
@@ -129,6 +132,31 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
         batch_size=_CHUNK,
     )
     mark_pending(hours, tables=tables)
+
+
+def _upsert_and_mark(stored: list[Any], hours: set[datetime], tables: Tables) -> None:
+    """The upsert and the pending hours in one statement (PostgreSQL): the
+    event path's common case, where a round trip costs more than the work."""
+    model = tables.ConversationMetrics
+    columns = [field.column for field in model._meta.concrete_fields]
+    names = [field.attname for field in model._meta.concrete_fields]
+    key = model._meta.pk.column
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (  # noqa: S608 (table and column names only; values are parameters)
+        "WITH written AS (INSERT INTO {table} ({columns}) VALUES {rows} "
+        "ON CONFLICT ({key}) DO UPDATE SET {updates}) "
+        "INSERT INTO {pending} (hour) SELECT unnest(%s::timestamptz[])"
+    ).format(
+        table=model._meta.db_table,
+        columns=", ".join(columns),
+        rows=", ".join([row] * len(stored)),
+        key=key,
+        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key),
+        pending=tables.InsightsPendingHour._meta.db_table,
+    )
+    params = [getattr(metrics, name) for metrics in stored for name in names]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, sorted(hours)])
 
 
 def forget_conversations(
