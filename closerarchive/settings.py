@@ -221,6 +221,12 @@ CELERY_BEAT_SCHEDULE = {
         # A sweep that could not run in time is useless once the next is due.
         "options": {"expires": float(SWEEP_INTERVAL_SECONDS)},
     },
+    # The Insights roll-ups of the hours written since (docs/insights.md).
+    "refresh-insights": {
+        "task": "conversations.refresh_insights",
+        "schedule": 300.0,
+        "options": {"expires": 300.0},
+    },
 }
 
 # --- Retention (README, "Retention") ------------------------------------------

@@ -6,6 +6,7 @@ from rest_framework.routers import SimpleRouter
 from closerarchive import health, landing
 from closerarchive.metrics import MetricsView
 from conversations.admin import conversation_permalink
+from conversations.api import insights as insights_api
 from conversations.api import views as archive_api
 from webhooks.api import InboundEventViewSet
 
@@ -28,6 +29,12 @@ api_v1_exports: list[URLPattern | URLResolver] = [
         archive_api.MessagesCsvExportView.as_view(),
         name="export-messages-csv",
     ),
+    path("insights/", insights_api.InsightsView.as_view(), name="insights"),
+    path("insights/volume/", insights_api.VolumeView.as_view(), name="insights-volume"),
+    path("insights/durations/", insights_api.DurationsView.as_view(), name="insights-durations"),
+    path("insights/advisers/", insights_api.AdvisersView.as_view(), name="insights-advisers"),
+    path("insights/handling/", insights_api.HandlingView.as_view(), name="insights-handling"),
+    path("insights/heatmap/", insights_api.HeatmapView.as_view(), name="insights-heatmap"),
 ]
 
 urlpatterns = [

@@ -49,6 +49,8 @@ from .admin_filters import (
     ClosedTypeFilter,
     CreatedEventFilter,
     CustomerFilter,
+    HandlingFilter,
+    OpenedSlotFilter,
 )
 from .exports import stream_conversations_ndjson, stream_messages_csv
 from .models import Adviser, Conversation, ConversationEvent, Customer, DeletionReason
@@ -166,9 +168,11 @@ class ConversationAdmin(RecordedReadsAdmin, ArchiveAdmin):
         "status",
         ClosedTypeFilter,
         AdviserKindFilter,
+        HandlingFilter,
         AdviserFilter,
         CustomerFilter,
         ("created_event_missing", CreatedEventFilter),
+        OpenedSlotFilter,
     ]
     list_select_related = ["customer", "assignee"]
     # What the columns read (customer_name, adviser_name, and __str__ for the
@@ -594,3 +598,7 @@ def searched_from(request: HttpRequest) -> str:
     which the admin carries in ``_changelist_filters``, or a ``q`` of its own."""
     carried = QueryDict(request.GET.get("_changelist_filters", ""))
     return selectors.clean_query(request.GET.get(SEARCH_VAR) or carried.get(SEARCH_VAR) or "")
+
+
+# The Insights page registers itself on ConversationMetrics.
+from . import admin_insights  # noqa: E402, F401

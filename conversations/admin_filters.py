@@ -1,14 +1,16 @@
 """Changelist filters that stay cheap on a table of millions of conversations."""
 
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.contrib import admin
 from django.contrib.admin.options import IncorrectLookupParameters
 from django.db.models import Model, QuerySet
+from django.db.models.functions import ExtractHour, ExtractIsoWeekDay
 from django.http import HttpRequest
 
 from . import selectors
-from .models import Adviser, Customer
+from .models import Adviser, Customer, HandlingChoices
 
 
 class ClosedTypeFilter(admin.SimpleListFilter):
@@ -116,3 +118,54 @@ class CustomerFilter(AutocompleteFilter):
     parameter_name = "customer"
     field_name = "customer"
     related_model = Customer
+
+
+class HandlingFilter(admin.SimpleListFilter):
+    """Who answered (the Insights metric): bot only, bot then human, human only, none."""
+
+    title = "handled by"
+    parameter_name = "handling"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(HandlingChoices.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        if value not in HandlingChoices.values:
+            raise IncorrectLookupParameters(f"{self.parameter_name} must be one of the choices")
+        return queryset.filter(metrics__handling=value)
+
+
+class OpenedSlotFilter(admin.SimpleListFilter):
+    """Opened on an ISO weekday (1 = Monday) at an hour, in a time zone:
+    ``opened_slot=3-14-Europe/Warsaw``. The Insights heat map links here."""
+
+    title = "opened weekday and hour"
+    parameter_name = "opened_slot"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        value = self.value()
+        return [(value, value)] if value else []
+
+    def has_output(self) -> bool:
+        return bool(self.value())
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Any]) -> QuerySet[Any]:
+        value = self.value()
+        if not value:
+            return queryset
+        weekday, _, rest = value.partition("-")
+        hour, _, zone_name = rest.partition("-")
+        try:
+            zone = ZoneInfo(zone_name or "UTC")
+            weekday_number, hour_number = int(weekday), int(hour)
+        except (ValueError, ZoneInfoNotFoundError):
+            raise IncorrectLookupParameters("opened_slot is weekday-hour-zone") from None
+        if not (1 <= weekday_number <= 7 and 0 <= hour_number <= 23):
+            raise IncorrectLookupParameters("opened_slot is weekday-hour-zone")
+        return queryset.annotate(
+            opened_weekday=ExtractIsoWeekDay("opened_at", tzinfo=zone),
+            opened_hour=ExtractHour("opened_at", tzinfo=zone),
+        ).filter(opened_weekday=weekday_number, opened_hour=hour_number)

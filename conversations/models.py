@@ -329,3 +329,106 @@ class ConversationDeletion(models.Model):
             f"Conversation {self.conversation_id} deleted ({self.reason})"
             f" at {timeformat.minute(self.deleted_at)}"
         )
+
+
+class HandlingChoices(models.TextChoices):
+    """Who answered: see ``conversations.insights.metrics.Handling``."""
+
+    BOT_ONLY = "bot_only", "Bot only"
+    BOT_THEN_HUMAN = "bot_then_human", "Bot, then human"
+    HUMAN_ONLY = "human_only", "Human only"
+    NONE = "none", "No answer"
+
+
+class ConversationMetrics(models.Model):
+    """A conversation's Insights metrics, computed once by the normaliser.
+
+    A table of its own rather than columns on ``Conversation``: the
+    conversation row is the hot one (the changelist, the search, every
+    re-pairing update) and stays narrow; this one can be rebuilt from the
+    messages at any time (``manage.py refresh_insights --all``). The
+    conversation's filter columns are copied here so the Insights reads
+    never join. Definitions: ``conversations.insights.metrics``.
+    """
+
+    conversation = models.OneToOneField(
+        Conversation, on_delete=models.CASCADE, primary_key=True, related_name="metrics"
+    )
+    opened_at = models.DateTimeField()
+    status = models.CharField(max_length=10, choices=ConversationStatus.choices)
+    closed_type = models.CharField(max_length=100, blank=True)
+    # A plain id: the Insights reads filter by it and name advisers apart.
+    assignee_id = models.BigIntegerField(null=True, blank=True)
+    handling = models.CharField(max_length=20, choices=HandlingChoices.choices)
+    first_customer_message_at = models.DateTimeField(null=True, blank=True)
+    first_response_ms = models.BigIntegerField(null=True, blank=True)
+    first_human_response_ms = models.BigIntegerField(null=True, blank=True)
+    time_to_close_ms = models.BigIntegerField(null=True, blank=True)
+    customer_messages = models.PositiveIntegerField(default=0)
+    adviser_messages = models.PositiveIntegerField(default=0)
+    bot_messages = models.PositiveIntegerField(default=0)
+    other_messages = models.PositiveIntegerField(default=0)
+    assignee_messages = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        verbose_name = "insights"
+        verbose_name_plural = "insights"
+        # The Insights page and /api/v1/insights/ (the admin index links it).
+        permissions = [("view_insights", "Can view the Insights page and API")]
+        indexes = [
+            # Percentiles over a date range: WHERE opened_at >= ? AND opened_at < ?;
+            # and the roll-up refresh of an hour.
+            models.Index(fields=["opened_at"], name="metrics_opened_idx"),
+            # The same with the adviser filter, and per-adviser medians.
+            models.Index(fields=["assignee_id", "opened_at"], name="metrics_adviser_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return f"Metrics of conversation {self.conversation_id}"
+
+
+class InsightsHour(models.Model):
+    """Hourly roll-up of ``ConversationMetrics``: one row per UTC hour of
+    opening and slice (assignee, handling, status, closed type).
+
+    Days, weeks and months in any time zone, and weekday x hour heat maps,
+    are sums of these rows. Percentiles cannot be summed: they are read from
+    ``ConversationMetrics`` (``conversations.insights.queries``).
+    """
+
+    hour = models.DateTimeField(help_text="The UTC hour the conversations opened in.")
+    assignee_id = models.BigIntegerField(null=True, blank=True)
+    handling = models.CharField(max_length=20, choices=HandlingChoices.choices)
+    status = models.CharField(max_length=10, choices=ConversationStatus.choices)
+    closed_type = models.CharField(max_length=100, blank=True)
+    conversations = models.PositiveIntegerField(default=0)
+    answered = models.PositiveIntegerField(default=0)
+    human_answered = models.PositiveIntegerField(default=0)
+    customer_messages = models.PositiveIntegerField(default=0)
+    adviser_messages = models.PositiveIntegerField(default=0)
+    bot_messages = models.PositiveIntegerField(default=0)
+    other_messages = models.PositiveIntegerField(default=0)
+    assignee_messages = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            # Every Insights read: WHERE hour >= ? AND hour < ?.
+            models.Index(fields=["hour"], name="insights_hour_idx"),
+        ]
+
+    def __str__(self) -> str:
+        return (
+            f"{self.conversations} conversations opened in the hour of {self.hour:%Y-%m-%d %H:00}"
+        )
+
+
+class InsightsPendingHour(models.Model):
+    """An hour whose roll-up is out of date: written by whatever changes
+    conversations (no lock), consumed by ``insights.store.refresh_rollups``,
+    which deletes only the rows it read, so a change committed meanwhile
+    stays pending."""
+
+    hour = models.DateTimeField()
+
+    def __str__(self) -> str:
+        return f"Roll-up of {self.hour:%Y-%m-%d %H:00} pending"

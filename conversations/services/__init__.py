@@ -5,11 +5,15 @@ backfill both use it). The rest reads payloads without touching the
 database (to answer a webhook or screen a dump record before it is
 applied), erases a customer's archive rows, deletes or anonymises the
 conversations past retention, and writes the archive back out as Closer
-events. The modules of this package are private to
-``conversations``: import-linter holds the other apps to this file.
+events. Whatever deletes conversations calls ``record_deletions`` before the
+delete (it also marks their Insights hours for ``refresh_rollups``);
+whatever changes a kept conversation's messages outside ``apply_events``
+calls ``write_metrics(ids)`` after. The modules of this package are private
+to ``conversations``: import-linter holds the other apps to this file.
 """
 
 from ..closer_events import closer_events
+from ..insights.store import forget_conversations, refresh_rollups, write_metrics
 from ..payloads import (
     KNOWN_EVENT_TYPES,
     InvalidEvent,
@@ -74,9 +78,12 @@ __all__ = [
     "datetime_to_ms",
     "erase_customer_rows",
     "event_type_of",
+    "forget_conversations",
     "identifying_values",
     "prepare_event",
     "record_deletions",
+    "refresh_rollups",
     "scrub_admin_history",
     "storable",
+    "write_metrics",
 ]

@@ -11,7 +11,9 @@ come through ``apply_events``. One batch, one transaction:
 4. reconcile each touched customer's conversations with the identity walk
    (``reconciling``);
 5. insert the closed events' messages and refresh the summaries of the
-   conversations that gained some (``transcripts``).
+   conversations that gained some (``transcripts``);
+6. store the Insights metrics of every conversation the batch wrote and
+   mark their hours' roll-ups pending (``insights.store``).
 
 Large batches on PostgreSQL write by COPY (``conversations.bulk``); small
 batches and SQLite use the ORM. Same rows, same conflict rules.
@@ -23,6 +25,7 @@ from typing import Any
 
 from django.db import transaction
 
+from ..insights.store import write_metrics
 from ..payloads import InvalidEvent, ParsedEvent, UnknownEventType, parse_event
 from .ledger import record_ledger
 from .people import upsert_people
@@ -119,3 +122,4 @@ def _apply_parsed(parsed: list[tuple[ParsedEvent, int | None]], result: BatchRes
     result.new_messages += insert_messages(
         transcripts, conversation_ids=reconciled.ids, created_ids=reconciled.created_ids
     )
+    write_metrics(reconciled.ids.values())

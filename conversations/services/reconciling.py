@@ -139,8 +139,9 @@ def reconcile_conversations(
             raise RuntimeError(f"refusing to delete {stale_row}: it holds a closed event")
     if stale:
         stale_ids = [row.pk for row in stale]
-        Conversation.objects.filter(pk__in=stale_ids).delete()
+        # Before the delete: record_deletions also marks the rows' Insights hours.
         record_deletions(stale_ids, reason=DeletionReason.MERGED)
+        Conversation.objects.filter(pk__in=stale_ids).delete()
 
     now = timezone.now()
     to_update: list[Conversation] = []

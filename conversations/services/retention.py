@@ -215,13 +215,14 @@ def _ledger_rows_of(batch: list[dict[str, Any]]) -> list[int]:
 
 def _delete_batch(batch: list[dict[str, Any]]) -> RetentionCounts:
     ids = [row["pk"] for row in batch]
+    # Before the delete: it also marks the Insights hours the rows counted in.
+    record_deletions(ids, reason=DeletionReason.RETENTION)
     # Each of these is one DELETE ... WHERE id IN (the batch): messages and
     # ledger rows have nothing depending on them, so Django deletes them
     # without loading them.
     events, _ = ConversationEvent.objects.filter(pk__in=_ledger_rows_of(batch)).delete()
     messages, _ = Message.objects.filter(conversation_id__in=ids).delete()
     Conversation.objects.filter(pk__in=ids).delete()
-    record_deletions(ids, reason=DeletionReason.RETENTION)
     # Customers left with nothing. One a worker is writing right now is
     # skipped (its new conversation is on its way) and looked at next time.
     emptied = list(

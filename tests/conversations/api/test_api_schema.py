@@ -35,6 +35,12 @@ PATHS = [
     "/api/v1/deletions/",
     "/api/v1/export/conversations.ndjson",
     "/api/v1/export/messages.csv",
+    "/api/v1/insights/",
+    "/api/v1/insights/volume/",
+    "/api/v1/insights/durations/",
+    "/api/v1/insights/advisers/",
+    "/api/v1/insights/handling/",
+    "/api/v1/insights/heatmap/",
 ]
 CONVERSATION_FILTERS = {
     "customer",

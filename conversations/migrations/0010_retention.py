@@ -29,7 +29,7 @@ class Migration(migrations.Migration):
     atomic = False
 
     dependencies = [
-        ("conversations", "0007_conversation_deletion_feed"),
+        ("conversations", "0009_insights_fill"),
     ]
 
     operations = [

@@ -1,0 +1,280 @@
+"""Insights at scale: the page on a 1 M-message archive, and what the
+metrics add to processing a closed event.
+
+    python bench/insights.py                     # build (or reuse) and time
+    python bench/insights.py --messages 200000   # a quicker, smaller run
+    python bench/insights.py --rebuild           # drop and refill the data
+
+Builds, in its own database (--database-url, default .../ca_insights_bench),
+an archive of --messages messages, 20 per conversation, opened over two
+years (COPY; customers and advisers as bench/search.py makes them, four of
+the forty advisers bots), then fills the metrics and roll-ups with
+``insights.store.rebuild_all`` (what migration 0009 runs; timed).
+
+Then, in interleaved rounds on the same data:
+
+1. the Insights page (test Client, logged-in superuser, every chart) for
+   the last year, the last year for one adviser, and all time; p95 in ms,
+   each against the conversation changelist of the same range as baseline;
+2. ``apply_events`` of one closed event with 20 messages (a new customer
+   each time), with the metrics step as shipped and with it switched off:
+   events/s and the added cost in per cent, and the SQL statements of each.
+"""
+
+import argparse
+import os
+import random
+import statistics
+import sys
+import time
+from collections.abc import Callable, Iterator
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+from unittest import mock
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.search import (
+    ADVISER_COLUMNS,
+    CONVERSATION_COLUMNS,
+    CUSTOMER_COLUMNS,
+    MESSAGE_COLUMNS,
+    NOW,
+    WORDS,
+    adviser_rows,
+    copy_rows,
+    customer_rows,
+    ensure_database,
+    setup_django,
+)
+
+DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/ca_insights_bench"
+PER_CONVERSATION = 20
+ADVISERS = 40
+CLOSED_TYPES = ["solved", "solved", "solved", "unsolved", "abandoned"]
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--repeats", type=int, default=8, help="page loads per round and range")
+    parser.add_argument("--events", type=int, default=40, help="events per round and variant")
+    parser.add_argument("--rebuild", action="store_true")
+    return parser.parse_args()
+
+
+def conversation_rows(count: int, customers: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
+    for i in range(1, count + 1):
+        opened = NOW - timedelta(seconds=rng.randrange(2 * 365 * 86400))
+        opened_ms = int(opened.timestamp() * 1000)
+        is_open = i % 40 == 0
+        yield (
+            i,
+            i % customers + 1,
+            None if is_open else rng.randrange(1, ADVISERS + 1),
+            "",
+            "open" if is_open else "closed",
+            "" if is_open else rng.choice(CLOSED_TYPES),
+            opened,
+            None if is_open else opened + timedelta(minutes=rng.randrange(5, 120)),
+            opened_ms,
+            None if is_open else opened_ms + 1,
+            False,
+            "{}",
+            0 if is_open else PER_CONVERSATION,
+            "Dzień dobry",
+            NOW,
+            NOW,
+        )
+
+
+def message_rows(conversations: list[tuple[Any, ...]], rng: random.Random) -> Iterator[tuple]:
+    """20 lines a closed conversation: customer and assignee in turn, a bot
+    first for one in five (a hand-over to the assignee)."""
+    number = 0
+    for row in conversations:
+        conversation_id, assignee, opened = row[0], row[2], row[6]
+        if assignee is None:
+            continue
+        sent = opened + timedelta(seconds=rng.randrange(1, 60))
+        handover = conversation_id % 5 == 0
+        for line in range(PER_CONVERSATION):
+            number += 1
+            customer_turn = line % 2 == 0
+            author = (
+                ""
+                if customer_turn
+                else "adviser-0040"
+                if handover and line < 5
+                else f"adviser-{assignee:04d}"
+            )
+            yield (
+                number,
+                conversation_id,
+                "CUSTOMER" if customer_turn else "ADVISER",
+                author,
+                "",
+                "",
+                " ".join(rng.choices(WORDS, k=6)),
+                sent,
+                f"{conversation_id}-{line}",
+            )
+            sent += timedelta(seconds=rng.randrange(5, 240))
+
+
+def fill(messages: int) -> int:
+    from django.db import connection
+
+    rng = random.Random(7)
+    conversations = messages // PER_CONVERSATION * 40 // 39  # one in 40 is open, no messages
+    customers = max(conversations * 6 // 10, 1)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "TRUNCATE conversations_message, conversations_conversation, "
+            "conversations_conversationevent, conversations_customer, conversations_adviser, "
+            "conversations_conversationmetrics, conversations_insightshour, "
+            "conversations_insightspendinghour RESTART IDENTITY CASCADE"
+        )
+    rows = list(conversation_rows(conversations, customers, rng))
+    raw = connection.connection
+    with raw.cursor() as cursor:
+        copy_rows(cursor, "conversations_customer", CUSTOMER_COLUMNS, customer_rows(customers))
+        copy_rows(cursor, "conversations_adviser", ADVISER_COLUMNS, adviser_rows(ADVISERS))
+        copy_rows(cursor, "conversations_conversation", CONVERSATION_COLUMNS, iter(rows))
+        copy_rows(cursor, "conversations_message", MESSAGE_COLUMNS, message_rows(rows, rng))
+    with connection.cursor() as cursor:
+        for table in ("customer", "adviser", "conversation", "message"):
+            cursor.execute(
+                f"SELECT setval(pg_get_serial_sequence('conversations_{table}', 'id'), "
+                f"(SELECT max(id) FROM conversations_{table}))"
+            )
+        cursor.execute("VACUUM ANALYZE")
+    return conversations
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20, method="inclusive")[18]
+
+
+def timed(call: Callable[[], Any]) -> float:
+    started = time.perf_counter()
+    call()
+    return (time.perf_counter() - started) * 1000
+
+
+def main() -> None:
+    args = parse_args()
+    ensure_database(args.database_url)
+    setup_django(args.database_url)
+    from django.contrib.auth.models import User
+    from django.db import connection
+    from django.test import Client
+    from django.urls import reverse
+
+    from conversations.insights.store import rebuild_all
+    from conversations.models import Conversation, ConversationMetrics
+    from conversations.services import IncomingEvent, apply_events
+    from tests.builders import closed_event, message
+
+    existing = Conversation.objects.count()
+    if args.rebuild or existing < args.messages // PER_CONVERSATION:
+        started = time.perf_counter()
+        count = fill(args.messages)
+        print(f"archive of {count:,} conversations copied in {time.perf_counter() - started:.0f} s")
+        started = time.perf_counter()
+        rebuild_all()
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
+        print(f"metrics and roll-ups filled (rebuild_all) in {time.perf_counter() - started:.0f} s")
+    print(
+        f"archive: {Conversation.objects.count():,} conversations, "
+        f"{ConversationMetrics.objects.count():,} metrics rows",
+        flush=True,
+    )
+
+    user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
+        "bench", password=None
+    )
+    client = Client()
+    client.force_login(user)
+    page = reverse("admin:conversations_conversationmetrics_changelist")
+    changelist = reverse("admin:conversations_conversation_changelist")
+    year_start = (NOW - timedelta(days=364)).date().isoformat()
+    until = NOW.date().isoformat()
+    ranges = {
+        "one year": {"since": year_start, "until": until},
+        "one year, one adviser": {"since": year_start, "until": until, "adviser": "7"},
+        "all time": {"range": "all", "until": until},
+    }
+    baseline = {"opened_at__gte": f"{year_start}T00:00:00Z", "opened_at__lt": f"{until}T00:00:00Z"}
+    pages: dict[str, list[float]] = {name: [] for name in ranges}
+    lists: list[float] = []
+    for name, params in ranges.items():  # warm
+        assert client.get(page, params).status_code == 200, name
+    for _ in range(args.rounds):
+        for _ in range(args.repeats):
+            for name, params in ranges.items():
+                pages[name].append(timed(lambda p=params: client.get(page, p)))
+            lists.append(timed(lambda: client.get(changelist, baseline)))
+    list_p95 = p95(lists)
+    print(f"\nInsights page, p95 of {args.rounds * args.repeats} loads (ms)")
+    print(f"  {'conversation changelist, one year':<36}{list_p95:8.1f}  (baseline)")
+    for name, values in pages.items():
+        print(f"  {name:<36}{p95(values):8.1f}  {p95(values) / list_p95:5.2f}x the changelist")
+
+    counter = iter(range(10**9))
+
+    def event() -> IncomingEvent:
+        n = next(counter)
+        customer = f"bench-{os.getpid()}-{n}"
+        stamp = int(NOW.timestamp() * 1000) + n * 1000
+        history = [
+            message(
+                "CUSTOMER" if i % 2 == 0 else "ADVISER",
+                f"line {i}",
+                stamp - 20_000 + i * 500,
+                customer if i % 2 == 0 else "adviser-0003",
+            )
+            for i in range(PER_CONVERSATION)
+        ]
+        return IncomingEvent(closed_event(customer, stamp, history, adviser_id="adviser-0003"))
+
+    def process(count: int) -> float:
+        batch = [event() for _ in range(count)]
+        started = time.perf_counter()
+        for incoming in batch:
+            apply_events([incoming])
+        return count / (time.perf_counter() - started)
+
+    with_metrics: list[float] = []
+    without: list[float] = []
+    process(10)  # warm
+    for _ in range(args.rounds):
+        with_metrics.append(process(args.events))
+        with mock.patch("conversations.services.normaliser.write_metrics", lambda ids: None):
+            without.append(process(args.events))
+    from django.test.utils import CaptureQueriesContext
+
+    with CaptureQueriesContext(connection) as shipped_queries:
+        apply_events([event()])
+    with (
+        mock.patch("conversations.services.normaliser.write_metrics", lambda ids: None),
+        CaptureQueriesContext(connection) as off_queries,
+    ):
+        apply_events([event()])
+    shipped, off = statistics.median(with_metrics), statistics.median(without)
+    print(f"\nA closed event of {PER_CONVERSATION} messages, apply_events, median of rounds")
+    print(f"  without the metrics step  {off:8.1f} events/s  (baseline)")
+    print(f"  with the metrics step     {shipped:8.1f} events/s  ({(off / shipped - 1):+.1%} time)")
+    print(
+        f"  SQL statements per event: {len(off_queries.captured_queries)} without, "
+        f"{len(shipped_queries.captured_queries)} with (immune to the machine's load)"
+    )
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,297 @@
+"""Writing the Insights tables: per-conversation metrics and hourly roll-ups.
+
+The normaliser calls ``write_metrics`` in ``apply_events``' transaction for
+the conversations a batch wrote (created, re-paired or given messages); it
+reads their messages (four narrow columns), computes ``metrics.metrics_of``
+and upserts one ``ConversationMetrics`` row each. It does not aggregate: it
+records the hours whose roll-ups are now stale (``InsightsPendingHour``, a
+plain INSERT, no lock), and ``refresh_rollups`` recomputes those hours
+before anything reads them (the Insights page and API call it first). A
+worker thus never waits on another for a busy hour.
+
+Whatever deletes conversations calls ``forget_conversations`` before the
+rows go (``services.record_deletions`` does it, so erasure, retention and
+re-pairing all do), so the hours they were counted in are refreshed.
+"""
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, fields
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from django.db import connection, models, transaction
+from django.db.models import Exists, OuterRef, Q
+
+from .. import models as archive
+from .metrics import ConversationFacts, MessageFacts, metrics_of
+
+HOUR = timedelta(hours=1)
+# pg_advisory_xact_lock key: one refresh of the roll-ups at a time.
+_ROLLUP_LOCK = 7_318_001
+_CHUNK = 1000
+_ROLLUP_SUMS = (
+    "customer_messages",
+    "adviser_messages",
+    "bot_messages",
+    "other_messages",
+    "assignee_messages",
+)
+
+
+@dataclass(frozen=True)
+class Tables:
+    """The models written; a data migration passes its historical ones."""
+
+    Conversation: Any = archive.Conversation
+    Message: Any = archive.Message
+    Adviser: Any = archive.Adviser
+    ConversationMetrics: Any = archive.ConversationMetrics
+    InsightsHour: Any = archive.InsightsHour
+    InsightsPendingHour: Any = archive.InsightsPendingHour
+
+
+ARCHIVE_TABLES = Tables()
+
+
+def hour_of(moment: datetime) -> datetime:
+    """The UTC hour a moment falls in."""
+    return moment.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+
+
+def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_TABLES) -> None:
+    """Compute and store the metrics of these conversations (rows that no
+    longer exist are skipped) and mark their old and new hours pending."""
+    ids = sorted(set(conversation_ids))
+    if not ids:
+        return
+    # One read: the rows, their assignee's Closer id, the hour their
+    # metrics were counted in until now (to refresh it too), and their
+    # messages with whether each author is a known bot (LEFT JOIN: a row
+    # without messages comes once, with NULLs).
+    by_bot = Exists(
+        tables.Adviser.objects.filter(closer_id=OuterRef("messages__author_closer_id"), is_bot=True)
+    )
+    found = (
+        tables.Conversation.objects.filter(pk__in=ids)
+        .order_by("pk", "messages__sent_at", "messages__id")
+        .values_list(
+            "pk",
+            "opened_at",
+            "closed_at",
+            "status",
+            "closed_type",
+            "assignee_id",
+            "assignee__closer_id",
+            "metrics__opened_at",
+            "messages__author_role",
+            "messages__author_closer_id",
+            "messages__sent_at",
+            by_bot,
+        )
+    )
+    rows: dict[int, tuple[Any, ...]] = {}
+    messages: dict[int, list[MessageFacts]] = defaultdict(list)
+    bots: dict[str, bool] = {}
+    hours: set[datetime] = set()
+    for *row, role, author, sent_at, bot in found:
+        if row[0] not in rows:
+            rows[row[0]] = tuple(row)
+            if row[7] is not None:
+                hours.add(hour_of(row[7]))
+        if role is not None:
+            messages[row[0]].append(MessageFacts(role, author, sent_at))
+            bots[author] = bot
+    stored = []
+    for pk, opened_at, closed_at, status, closed_type, assignee_id, assignee, _ in rows.values():
+        facts = ConversationFacts(opened_at, closed_at, assignee)
+        computed = metrics_of(facts, messages[pk], bots)
+        stored.append(
+            tables.ConversationMetrics(
+                conversation_id=pk,
+                opened_at=opened_at,
+                status=status,
+                closed_type=closed_type,
+                assignee_id=assignee_id,
+                **{field.name: getattr(computed, field.name) for field in fields(computed)},
+            )
+        )
+        hours.add(hour_of(opened_at))
+    if connection.vendor == "postgresql" and 0 < len(stored) <= _CHUNK:
+        _upsert_and_mark(stored, hours, tables)
+        return
+    tables.ConversationMetrics.objects.bulk_create(
+        stored,
+        update_conflicts=True,
+        unique_fields=["conversation"],
+        update_fields=[
+            field.name
+            for field in tables.ConversationMetrics._meta.concrete_fields
+            if not field.primary_key
+        ],
+        batch_size=_CHUNK,
+    )
+    mark_pending(hours, tables=tables)
+
+
+def _upsert_and_mark(stored: list[Any], hours: set[datetime], tables: Tables) -> None:
+    """The upsert and the pending hours in one statement (PostgreSQL): the
+    event path's common case, where a round trip costs more than the work."""
+    model = tables.ConversationMetrics
+    columns = [field.column for field in model._meta.concrete_fields]
+    names = [field.attname for field in model._meta.concrete_fields]
+    key = model._meta.pk.column
+    row = "(" + ", ".join(["%s"] * len(columns)) + ")"
+    sql = (  # noqa: S608 (table and column names only; values are parameters)
+        "WITH written AS (INSERT INTO {table} ({columns}) VALUES {rows} "
+        "ON CONFLICT ({key}) DO UPDATE SET {updates}) "
+        "INSERT INTO {pending} (hour) SELECT unnest(%s::timestamptz[])"
+    ).format(
+        table=model._meta.db_table,
+        columns=", ".join(columns),
+        rows=", ".join([row] * len(stored)),
+        key=key,
+        updates=", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key),
+        pending=tables.InsightsPendingHour._meta.db_table,
+    )
+    params = [getattr(metrics, name) for metrics in stored for name in names]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, [*params, sorted(hours)])
+
+
+def forget_conversations(
+    conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_TABLES
+) -> None:
+    """Mark the hours of these conversations pending: call it before the
+    rows are deleted (their metrics go with them, by cascade)."""
+    ids = list(conversation_ids)
+    hours = {
+        hour_of(opened)
+        for start in range(0, len(ids), _CHUNK)
+        for opened in tables.ConversationMetrics.objects.filter(
+            conversation_id__in=ids[start : start + _CHUNK]
+        ).values_list("opened_at", flat=True)
+    }
+    mark_pending(hours, tables=tables)
+
+
+def mark_pending(hours: Iterable[datetime], *, tables: Tables = ARCHIVE_TABLES) -> None:
+    tables.InsightsPendingHour.objects.bulk_create(
+        [tables.InsightsPendingHour(hour=hour) for hour in sorted(set(hours))], batch_size=_CHUNK
+    )
+
+
+def refresh_rollups(*, full: bool = False, tables: Tables = ARCHIVE_TABLES) -> int:
+    """Recompute the roll-ups of the pending hours (of every hour with
+    ``full``); return how many hours were recomputed.
+
+    One refresh at a time (an advisory lock on PostgreSQL; SQLite has one
+    writer anyway). Only the pending rows read here are deleted: an hour
+    marked by a transaction that commits meanwhile stays pending, and its
+    change is counted by the next refresh.
+    """
+    with transaction.atomic():
+        if connection.vendor == "postgresql":
+            with connection.cursor() as cursor:
+                cursor.execute("SELECT pg_advisory_xact_lock(%s)", [_ROLLUP_LOCK])
+        pending = list(tables.InsightsPendingHour.objects.values_list("pk", "hour"))
+        if full:
+            tables.InsightsHour.objects.all().delete()
+            metrics = tables.ConversationMetrics.objects.all()
+            hours = None
+        else:
+            hours = sorted({hour_of(hour) for _, hour in pending})
+            if not hours:
+                return 0
+            metrics = tables.ConversationMetrics.objects.filter(_in_hours(hours))
+            tables.InsightsHour.objects.filter(_in_hours(hours, "hour")).delete()
+        rollups = _aggregate(metrics)
+        tables.InsightsHour.objects.bulk_create(
+            [tables.InsightsHour(**row) for row in rollups], batch_size=_CHUNK
+        )
+        pending_ids = [pk for pk, _ in pending]
+        for start in range(0, len(pending_ids), _CHUNK):
+            tables.InsightsPendingHour.objects.filter(
+                pk__in=pending_ids[start : start + _CHUNK]
+            ).delete()
+        return len({row["hour"] for row in rollups}) if hours is None else len(hours)
+
+
+def _in_hours(hours: list[datetime], field: str = "opened_at") -> Q:
+    """WHERE ``field`` falls in one of the (sorted) hours, as a few ranges."""
+    condition = Q(pk__in=[])
+    for start, end in _runs(hours):
+        condition |= Q(**{f"{field}__gte": start, f"{field}__lt": end})
+    return condition
+
+
+def _runs(hours: list[datetime]) -> Iterator[tuple[datetime, datetime]]:
+    start = previous = hours[0]
+    for hour in hours[1:]:
+        if hour != previous + HOUR:
+            yield start, previous + HOUR
+            start = hour
+        previous = hour
+    yield start, previous + HOUR
+
+
+def _aggregate(metrics: models.QuerySet[Any]) -> list[dict[str, Any]]:
+    """Sum metrics rows into roll-up rows, by hour and slice."""
+    sums: dict[tuple[Any, ...], dict[str, Any]] = {}
+    columns = (
+        "opened_at",
+        "assignee_id",
+        "handling",
+        "status",
+        "closed_type",
+        "first_response_ms",
+        "first_human_response_ms",
+        *_ROLLUP_SUMS,
+    )
+    for row in metrics.values_list(*columns).iterator(chunk_size=5000):
+        opened_at, assignee_id, handled, status, closed_type, first, human, *counts = row
+        key = (hour_of(opened_at), assignee_id, handled, status, closed_type)
+        total = sums.get(key)
+        if total is None:
+            total = sums[key] = {
+                "hour": key[0],
+                "assignee_id": assignee_id,
+                "handling": handled,
+                "status": status,
+                "closed_type": closed_type,
+                "conversations": 0,
+                "answered": 0,
+                "human_answered": 0,
+                **dict.fromkeys(_ROLLUP_SUMS, 0),
+            }
+        total["conversations"] += 1
+        total["answered"] += first is not None
+        total["human_answered"] += human is not None
+        for name, count in zip(_ROLLUP_SUMS, counts, strict=True):
+            total[name] += count
+    return list(sums.values())
+
+
+def rebuild_all(*, tables: Tables = ARCHIVE_TABLES, batch: int = 2000) -> int:
+    """Recompute every conversation's metrics, a batch of conversations per
+    transaction, then every roll-up; return the number of conversations."""
+    done = 0
+    last = 0
+    while True:
+        ids = list(
+            tables.Conversation.objects.filter(pk__gt=last)
+            .order_by("pk")
+            .values_list("pk", flat=True)[:batch]
+        )
+        if not ids:
+            break
+        with transaction.atomic():
+            write_metrics(ids, tables=tables)
+        done += len(ids)
+        last = ids[-1]
+    with transaction.atomic():
+        tables.ConversationMetrics.objects.exclude(
+            conversation_id__in=tables.Conversation.objects.values("pk")
+        ).delete()
+    refresh_rollups(full=True, tables=tables)
+    return done
