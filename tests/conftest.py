@@ -3,6 +3,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 from django.conf import settings
 from django.core.cache import cache
@@ -92,4 +93,31 @@ def failing_archive(db: Any) -> Iterator[None]:
         cursor.execute(
             "DROP TRIGGER test_refuse_customers ON conversations_customer;"
             "DROP FUNCTION test_refuse_customers();"
+        )
+
+
+@pytest.fixture
+def fresh_planner_statistics(django_db_setup: Any) -> Iterator[None]:
+    """For tests that ANALYZE (or erase, which does): afterwards the tables
+    are as never analysed again.
+
+    ANALYZE writes its estimates into pg_class in place, outside the test's
+    transaction, so the rollback keeps them: estimates of a test's handful of
+    rows then make every later test plan for tiny tables (a hypothesis test
+    that grows thousands of rows in its transaction went from 15 s to past
+    its ten-minute timeout). The reset runs on a connection of its own, after
+    the test's transaction has ended.
+    """
+    yield
+    db = connection.settings_dict
+    with psycopg.connect(
+        dbname=db["NAME"],
+        user=db["USER"],
+        host=db["HOST"] or "127.0.0.1",
+        port=db["PORT"] or 5432,
+        autocommit=True,
+    ) as own:
+        own.execute(
+            "UPDATE pg_class SET reltuples = -1, relpages = 0"
+            " WHERE relnamespace = 'public'::regnamespace AND reltuples >= 0"
         )

@@ -295,7 +295,9 @@ def test_changelist_never_counts_the_whole_table_beside_the_results(staff, archi
 # --- Counting without COUNT(*) ------------------------------------------------------
 
 
-def test_an_unfiltered_large_table_is_counted_from_the_planner_estimate(archive):
+def test_an_unfiltered_large_table_is_counted_from_the_planner_estimate(
+    archive, fresh_planner_statistics
+):
     with connection.cursor() as cursor:
         cursor.execute("ANALYZE conversations_conversation")
     paginator = LargeTablePaginator(Conversation.objects.all(), 50)

@@ -191,7 +191,7 @@ def test_an_advisers_conversations_are_read_in_list_order_from_one_index(archive
 
 
 @pytest.fixture
-def sizable_archive():
+def sizable_archive(fresh_planner_statistics):
     """20,000 conversations of 5,000 customers held by 40 advisers, with
     statistics and rows about as wide as real ones (a preview, the visitor
     context): enough for PostgreSQL to weigh the search's plans as it does on

@@ -24,7 +24,8 @@ from tests.webhook_client import post
 from webhooks.models import CustomerErasure, EventStatus, InboundEvent, customer_key
 from webhooks.processing import process_inbound_event
 
-pytestmark = pytest.mark.django_db
+# Erasure ANALYZEs the tables it wrote (see fresh_planner_statistics).
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("fresh_planner_statistics")]
 
 EMAIL = "Jon.Snow@Winterfell.com"
 T0 = 1_700_000_000_000
