@@ -2,18 +2,40 @@
 
 Replaces building and compiling the same Django query (a four-table join
 with an EXISTS) for every event: on the event path that compilation cost
-more than the database's work. ``tests/conversations/test_insights_metrics_read.py``
-pins its rows to the ORM query's.
+more than the database's work. It and the metrics upsert are sent with
+server-side binding, so a connection that has run them a few times has them
+prepared (``DATABASE_PREPARED_STATEMENTS``) and PostgreSQL no longer plans
+them each time: planning took longer than running them.
+``tests/conversations/test_insights_metrics_read.py`` pins its rows to the
+ORM query's.
 """
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import cache
 from typing import Any
 
 from django.db import connection
+from django.db.backends.utils import CursorWrapper
+
+
+@contextmanager
+def prepared_cursor() -> Iterator[CursorWrapper]:
+    """A Django cursor with server-side binding on the current connection
+    (PostgreSQL): psycopg prepares a statement it has run a few times."""
+    import psycopg  # only with PostgreSQL
+
+    connection.ensure_connection()
+    raw = psycopg.Cursor(connection.connection)
+    make = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    try:
+        yield make(raw)
+    finally:
+        raw.close()
 
 
 @cache
-def _sql(conversation: str, message: str, adviser: str, metrics: str) -> str:
+def _sql(conversation: str, message: str, adviser: str, metrics: str, *, one: bool) -> str:
     # Table names only; the ids are a parameter.
     return (
         "SELECT c.id, c.opened_at, c.closed_at, c.status, c.closed_type, c.assignee_id, "  # noqa: S608
@@ -24,7 +46,9 @@ def _sql(conversation: str, message: str, adviser: str, metrics: str) -> str:
         f"LEFT JOIN {adviser} a ON a.id = c.assignee_id "
         f"LEFT JOIN {metrics} m ON m.conversation_id = c.id "
         f"LEFT JOIN {message} msg ON msg.conversation_id = c.id "
-        "WHERE c.id = ANY(%s) ORDER BY c.id, msg.sent_at, msg.id"
+        # One id (an event's common case) as such: PostgreSQL plans
+        # ``= ANY(array)`` afresh at every run instead of reusing the plan.
+        f"WHERE c.id {'= %s' if one else '= ANY(%s)'} ORDER BY c.id, msg.sent_at, msg.id"
     )
 
 
@@ -38,7 +62,8 @@ def read_rows(ids: list[int], tables: Any) -> list[tuple[Any, ...]]:
         tables.Message._meta.db_table,
         tables.Adviser._meta.db_table,
         tables.ConversationMetrics._meta.db_table,
+        one=len(ids) == 1,
     )
-    with connection.cursor() as cursor:
-        cursor.execute(sql, [ids])
+    with prepared_cursor() as cursor:
+        cursor.execute(sql, ids if len(ids) == 1 else [ids])
         return cursor.fetchall()

@@ -25,7 +25,7 @@ from django.db.models import Exists, OuterRef, Q
 
 from .. import models as archive
 from .metrics import ConversationFacts, MessageFacts, metrics_of
-from .metrics_read import read_rows
+from .metrics_read import prepared_cursor, read_rows
 
 HOUR = timedelta(hours=1)
 # pg_advisory_xact_lock key: one refresh of the roll-ups at a time.
@@ -161,7 +161,7 @@ def _upsert_and_mark(stored: list[Any], hours: set[datetime], tables: Tables) ->
         pending=tables.InsightsPendingHour._meta.db_table,
     )
     params = [getattr(metrics, name) for metrics in stored for name in names]
-    with connection.cursor() as cursor:
+    with prepared_cursor() as cursor:
         cursor.execute(sql, [*params, sorted(hours)])
 
 
