@@ -29,7 +29,7 @@ def prepared_cursor() -> Iterator[CursorWrapper]:
     raw = psycopg.Cursor(connection.connection)
     make = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
     try:
-        yield make(raw)
+        yield make(raw)  # type: ignore[arg-type]  # a DB-API cursor, as Django's own
     finally:
         raw.close()
 
@@ -65,5 +65,6 @@ def read_rows(ids: list[int], tables: Any) -> list[tuple[Any, ...]]:
         one=len(ids) == 1,
     )
     with prepared_cursor() as cursor:
-        cursor.execute(sql, ids if len(ids) == 1 else [ids])
+        params: list[Any] = list(ids) if len(ids) == 1 else [ids]
+        cursor.execute(sql, params)
         return cursor.fetchall()

@@ -14,7 +14,6 @@ from typing import Any
 from django.db import connection
 
 from ..models import ConversationStatus, InsightsHour
-from .queries import SOLVED, InsightsFilter
 
 _PERIOD = "date_trunc(%(period)s, hour AT TIME ZONE %(zone)s)"
 _WEEKDAY = "extract(isodow FROM hour AT TIME ZONE %(zone)s)::int"
@@ -38,8 +37,10 @@ GROUP BY GROUPING SETS (
 _SLICES, _HEATMAP, _ADVISERS = 0b011, 0b101, 0b110
 
 
-def rollup_sums(chosen: InsightsFilter) -> dict[str, list[dict[str, Any]]]:
-    """``slices`` as ``queries.period_slices`` gives them (periods as days),
+def rollup_sums(chosen: Any, *, solved: str) -> dict[str, list[dict[str, Any]]]:
+    """For ``chosen``, a ``queries.InsightsFilter`` (which imports this
+    module), and ``solved``, the closing type counted as solved:
+    ``slices`` as ``queries.period_slices`` gives them (periods as days),
     ``heatmap`` as ``queries.heatmap``, and ``advisers``: the per-assignee
     counts ``queries.advisers`` reads."""
     params: dict[str, Any] = {
@@ -48,7 +49,7 @@ def rollup_sums(chosen: InsightsFilter) -> dict[str, list[dict[str, Any]]]:
         "start": chosen.start,
         "end": chosen.end,
         "closed": ConversationStatus.CLOSED,
-        "solved": SOLVED,
+        "solved": solved,
     }
     condition = ""
     if chosen.adviser_id is not None:

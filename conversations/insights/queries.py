@@ -33,6 +33,7 @@ from django.db.models.functions import (
 
 from ..models import Adviser, ConversationMetrics, ConversationStatus, InsightsHour
 from .metrics import Handling
+from .one_scan import rollup_sums
 from .store import refresh_rollups
 
 PERIODS = ("day", "week", "month")
@@ -328,9 +329,7 @@ def report(chosen: InsightsFilter, charts: tuple[str, ...] = tuple(CHARTS)) -> d
     refresh_rollups()
     read: dict[str, Any] = {}
     if connection.vendor == "postgresql" and set(_READ).intersection(charts):
-        from .one_scan import rollup_sums  # it builds on this module
-
-        read = rollup_sums(chosen)
+        read = rollup_sums(chosen, solved=SOLVED)
     elif _FROM_SLICES.intersection(charts):
         read = {"slices": period_slices(chosen)}
     return {

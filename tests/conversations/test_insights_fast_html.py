@@ -10,7 +10,7 @@ VALUES = [
     0,
     12.5,
     "plain",
-    '<b>"quoted" & \'single\'</b>',
+    "<b>\"quoted\" & 'single'</b>",
     mark_safe("<i>already safe</i>"),
     lazy(lambda: "<lazy & text>", str)(),
     None,
