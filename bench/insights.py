@@ -221,10 +221,16 @@ def main() -> None:
                 pages[name].append(timed(lambda p=params: client.get(page, p)))
             lists.append(timed(lambda: client.get(changelist, baseline)))
     list_p95 = p95(lists)
-    print(f"\nInsights page, p95 of {args.rounds * args.repeats} loads (ms)")
-    print(f"  {'conversation changelist, one year':<36}{list_p95:8.1f}  (baseline)")
+    print(f"\nInsights page, p50 and p95 of {args.rounds * args.repeats} loads (ms)")
+    print(f"  {'':<36}{'p50':>8}{'p95':>8}")
+    list_p50 = statistics.median(lists)
+    print(f"  {'conversation changelist, one year':<36}{list_p50:8.1f}{list_p95:8.1f}  (baseline)")
     for name, values in pages.items():
-        print(f"  {name:<36}{p95(values):8.1f}  {p95(values) / list_p95:5.2f}x the changelist")
+        print(
+            f"  {name:<36}{statistics.median(values):8.1f}{p95(values):8.1f}  "
+            f"{p95(values) / list_p95:5.2f}x the changelist (p95)"
+        )
+    print(f"  load average: {Path('/proc/loadavg').read_text().split()[0]}", flush=True)
 
     counter = iter(range(10**9))
 

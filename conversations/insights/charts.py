@@ -10,8 +10,9 @@ from collections.abc import Callable, Sequence
 from datetime import date
 from typing import Any
 
-from django.utils.html import format_html, format_html_join
 from django.utils.safestring import SafeString, mark_safe
+
+from .fast_html import format_html, format_html_join
 
 WIDTH, HEIGHT = 900, 260
 LEFT, BOTTOM, TOP = 56, 36, 12

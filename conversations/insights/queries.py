@@ -33,6 +33,7 @@ from django.db.models.functions import (
 
 from ..models import Adviser, ConversationMetrics, ConversationStatus, InsightsHour
 from .metrics import Handling
+from .one_scan import rollup_sums
 from .store import refresh_rollups
 
 PERIODS = ("day", "week", "month")
@@ -191,26 +192,14 @@ def durations(chosen: InsightsFilter) -> list[dict[str, Any]]:
     return result
 
 
-def advisers(chosen: InsightsFilter) -> list[dict[str, Any]]:
+def advisers(
+    chosen: InsightsFilter, counts: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Per assignee: conversations, messages the assignee sent, the median
     first response (seconds), and the share of their closed conversations
-    closed as solved. Bots and humans are told apart by ``is_bot``."""
-    counts = (
-        chosen.rollups()
-        .values("assignee_id")
-        .annotate(
-            opened=Sum("conversations"),
-            messages_sent=Sum("assignee_messages"),
-            closed=Sum(
-                Case(When(status=ConversationStatus.CLOSED, then=F("conversations")), default=0),
-                output_field=IntegerField(),
-            ),
-            solved=Sum(
-                Case(When(closed_type=SOLVED, then=F("conversations")), default=0),
-                output_field=IntegerField(),
-            ),
-        )
-    )
+    closed as solved. Bots and humans are told apart by ``is_bot``.
+    ``counts``: the roll-up sums per assignee, when already read."""
+    counts = _adviser_counts(chosen) if counts is None else counts
     medians = _percentiles(chosen.metrics(), "assignee_id", ("first_response_ms",))
     names = Adviser.objects.in_bulk([row["assignee_id"] for row in counts if row["assignee_id"]])
     result = []
@@ -235,6 +224,25 @@ def advisers(chosen: InsightsFilter) -> list[dict[str, Any]]:
     )
 
 
+def _adviser_counts(chosen: InsightsFilter) -> list[dict[str, Any]]:
+    return list(
+        chosen.rollups()
+        .values("assignee_id")
+        .annotate(
+            opened=Sum("conversations"),
+            messages_sent=Sum("assignee_messages"),
+            closed=Sum(
+                Case(When(status=ConversationStatus.CLOSED, then=F("conversations")), default=0),
+                output_field=IntegerField(),
+            ),
+            solved=Sum(
+                Case(When(closed_type=SOLVED, then=F("conversations")), default=0),
+                output_field=IntegerField(),
+            ),
+        )
+    )
+
+
 def handling_share(
     chosen: InsightsFilter, slices: list[dict[str, Any]] | None = None
 ) -> list[dict[str, Any]]:
@@ -254,9 +262,14 @@ def handling_share(
     ]
 
 
-def heatmap(chosen: InsightsFilter) -> list[dict[str, Any]]:
+def heatmap(
+    chosen: InsightsFilter, cells: list[dict[str, Any]] | None = None
+) -> list[dict[str, Any]]:
     """Conversations opened by ISO weekday (1 = Monday) and hour, in the
-    chosen time zone: one entry per cell that has any."""
+    chosen time zone: one entry per cell that has any (``cells``, when
+    already read)."""
+    if cells is not None:
+        return cells
     rows = (
         chosen.rollups()
         .annotate(
@@ -300,14 +313,26 @@ CHARTS: dict[str, Callable[..., Any]] = {
 
 
 _FROM_SLICES = {"totals", "volume", "handling"}
+# The part of what report() read that each chart takes (None: it reads its own).
+_READ = {
+    "totals": "slices",
+    "volume": "slices",
+    "handling": "slices",
+    "heatmap": "heatmap",
+    "advisers": "advisers",
+}
 
 
 def report(chosen: InsightsFilter, charts: tuple[str, ...] = tuple(CHARTS)) -> dict[str, Any]:
     """The named charts' numbers, after the roll-ups of pending hours are
     brought up to date (``store.refresh_rollups``)."""
     refresh_rollups()
-    slices = period_slices(chosen) if _FROM_SLICES.intersection(charts) else None
+    read: dict[str, Any] = {}
+    if connection.vendor == "postgresql" and set(_READ).intersection(charts):
+        read = rollup_sums(chosen, solved=SOLVED)
+    elif _FROM_SLICES.intersection(charts):
+        read = {"slices": period_slices(chosen)}
     return {
-        name: CHARTS[name](chosen, slices) if name in _FROM_SLICES else CHARTS[name](chosen)
+        name: CHARTS[name](chosen, read.get(_READ[name])) if name in _READ else CHARTS[name](chosen)
         for name in charts
     }
