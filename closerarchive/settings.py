@@ -113,9 +113,8 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int(
         "DATABASE_CONNECT_TIMEOUT", 3, minimum=1
     )
-    # Statements sent with server-side binding (the webhook's INSERT, the
-    # Insights metrics step's read and upsert: Django's own queries use
-    # client-side binding and are never prepared)
+    # Statements sent with server-side binding (only the webhook's INSERT:
+    # Django's own queries use client-side binding and are never prepared)
     # become prepared statements after 5 uses on a connection: PostgreSQL
     # then skips parsing and planning them (docs/benchmarks.md, "Ingest").
     # Off (0) behind a pooler that cannot track prepared statements, such as

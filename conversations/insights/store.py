@@ -25,7 +25,6 @@ from django.db.models import Exists, OuterRef, Q
 
 from .. import models as archive
 from .metrics import ConversationFacts, MessageFacts, metrics_of
-from .metrics_read import prepared_cursor, read_rows
 
 HOUR = timedelta(hours=1)
 # pg_advisory_xact_lock key: one refresh of the roll-ups at a time.
@@ -70,7 +69,27 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
     # metrics were counted in until now (to refresh it too), and their
     # messages with whether each author is a known bot (LEFT JOIN: a row
     # without messages comes once, with NULLs).
-    found = read_rows(ids, tables) if connection.vendor == "postgresql" else _read(ids, tables)
+    by_bot = Exists(
+        tables.Adviser.objects.filter(closer_id=OuterRef("messages__author_closer_id"), is_bot=True)
+    )
+    found = (
+        tables.Conversation.objects.filter(pk__in=ids)
+        .order_by("pk", "messages__sent_at", "messages__id")
+        .values_list(
+            "pk",
+            "opened_at",
+            "closed_at",
+            "status",
+            "closed_type",
+            "assignee_id",
+            "assignee__closer_id",
+            "metrics__opened_at",
+            "messages__author_role",
+            "messages__author_closer_id",
+            "messages__sent_at",
+            by_bot,
+        )
+    )
     rows: dict[int, tuple[Any, ...]] = {}
     messages: dict[int, list[MessageFacts]] = defaultdict(list)
     bots: dict[str, bool] = {}
@@ -115,31 +134,6 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
     mark_pending(hours, tables=tables)
 
 
-def _read(ids: list[int], tables: Tables) -> Any:
-    """The ORM form of ``metrics_read.read_rows`` (SQLite, and its reference)."""
-    by_bot = Exists(
-        tables.Adviser.objects.filter(closer_id=OuterRef("messages__author_closer_id"), is_bot=True)
-    )
-    return (
-        tables.Conversation.objects.filter(pk__in=ids)
-        .order_by("pk", "messages__sent_at", "messages__id")
-        .values_list(
-            "pk",
-            "opened_at",
-            "closed_at",
-            "status",
-            "closed_type",
-            "assignee_id",
-            "assignee__closer_id",
-            "metrics__opened_at",
-            "messages__author_role",
-            "messages__author_closer_id",
-            "messages__sent_at",
-            by_bot,
-        )
-    )
-
-
 def _upsert_and_mark(stored: list[Any], hours: set[datetime], tables: Tables) -> None:
     """The upsert and the pending hours in one statement (PostgreSQL): the
     event path's common case, where a round trip costs more than the work."""
@@ -161,7 +155,7 @@ def _upsert_and_mark(stored: list[Any], hours: set[datetime], tables: Tables) ->
         pending=tables.InsightsPendingHour._meta.db_table,
     )
     params = [getattr(metrics, name) for metrics in stored for name in names]
-    with prepared_cursor() as cursor:
+    with connection.cursor() as cursor:
         cursor.execute(sql, [*params, sorted(hours)])
 
 
