@@ -32,22 +32,6 @@ T0 = 1_700_000_000_000
 
 
 @pytest.fixture
-def token(make_endpoint):
-    return make_endpoint()[1]
-
-
-@pytest.fixture
-def deliver(client, token, django_capture_on_commit_callbacks):
-    """POST and process (tasks run after commit, in-process)."""
-
-    def send(payload, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post(client, token, payload, **kwargs)
-
-    return send
-
-
-@pytest.fixture
 def archived(deliver):
     """Jon: two conversations; Arya: one."""
     deliver(created_event("jon", T0, email=EMAIL))

@@ -13,11 +13,6 @@ from webhooks.models import EventSource, EventStatus, InboundEvent
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def token(make_endpoint):
-    return make_endpoint()[1]
-
-
 def test_a_new_event_is_accepted_with_202_and_stored(client, token, created_example):
     response = post(client, token, created_example, headers={"User-Agent": "Closer"})
 

@@ -23,7 +23,6 @@ from tests.backfill_helpers import backfill, summary, write
 from tests.builders import closed_event, created_event
 from tests.inbox import stored
 from tests.settings_from_env import settings_from_env
-from tests.webhook_client import post
 from webhooks.models import EventSource, EventStatus, InboundEvent
 from webhooks.processing import process_inbound_event
 from webhooks.retention import apply_retention
@@ -36,22 +35,6 @@ DAY_MS = 86_400_000
 
 def days_ago_ms(days: float) -> int:
     return int(time.time() * 1000 - days * DAY_MS)
-
-
-@pytest.fixture
-def token(make_endpoint):
-    return make_endpoint()[1]
-
-
-@pytest.fixture
-def deliver(client, token, django_capture_on_commit_callbacks):
-    """POST and process (tasks run after commit, in-process)."""
-
-    def send(payload, **kwargs):
-        with django_capture_on_commit_callbacks(execute=True):
-            return post(client, token, payload, **kwargs)
-
-    return send
 
 
 @pytest.fixture

@@ -12,11 +12,6 @@ from webhooks.models import InboundEvent
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def token(make_endpoint):
-    return make_endpoint()[1]
-
-
 @pytest.mark.parametrize("method", ["GET", "PUT", "PATCH", "DELETE", "OPTIONS"])
 def test_a_method_other_than_post_is_a_json_405_allowing_post(client, token, method):
     response = client.generic(method, webhook_url(token))
