@@ -10,33 +10,27 @@ from django.contrib import admin
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
+from admin_speed.changelist import LargeTableAdmin
+from admin_speed.view_only import ViewOnly
+
 from .models import AccessedConversation, AccessRecord
 
 READ_PERMISSION = "audit.read_access_log"
 
 
-class AccessedConversationInline(admin.TabularInline):
+class AccessedConversationInline(ViewOnly, admin.TabularInline):
     model = AccessedConversation
     fields = ["conversation_id"]
     readonly_fields = ["conversation_id"]
     extra = 0
     can_delete = False
 
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(READ_PERMISSION)
 
 
 @admin.register(AccessRecord)
-class AccessRecordAdmin(admin.ModelAdmin):
+class AccessRecordAdmin(ViewOnly, LargeTableAdmin):
     list_display = [
         "at",
         "username",
@@ -48,9 +42,8 @@ class AccessRecordAdmin(admin.ModelAdmin):
     ]
     # The log grows with every read: filters that read no rows of it (the
     # users' table, fixed date ranges), no date hierarchy (a scan per page)
-    # and no second COUNT(*) of the whole log beside a filtered one.
+    # and, as LargeTableAdmin, never a COUNT(*) of the whole log.
     list_filter = ["action", "user", "at"]
-    show_full_result_count = False
     # The search itself is get_search_results'; this turns the box on.
     search_fields = ["conversations__conversation_id"]
     search_help_text = "A conversation id: who read it."
@@ -74,15 +67,6 @@ class AccessRecordAdmin(admin.ModelAdmin):
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm(READ_PERMISSION)
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_queryset(self, request: HttpRequest) -> QuerySet[AccessRecord]:
         return super().get_queryset(request).prefetch_related("conversations")

@@ -23,6 +23,7 @@ from django.utils.html import format_html
 from django.utils.http import content_disposition_header, urlencode
 
 from admin_speed.changelist import LargeTableAdmin
+from admin_speed.view_only import ViewOnly
 from audit.admin_recording import RecordedReadsAdmin, recorded_export
 from audit.models import AccessAction
 from audit.services import record_access
@@ -59,17 +60,8 @@ from .search_syntax import highlight
 from .transcript_files import TranscriptFile
 
 
-class ArchiveAdmin(LargeTableAdmin):
+class ArchiveAdmin(ViewOnly, LargeTableAdmin):
     """View-only: no add, edit or delete of archive rows."""
-
-    def has_add_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(Customer)

@@ -21,6 +21,8 @@ from django.urls import reverse
 from django.utils.http import urlencode
 from django.utils.safestring import SafeString
 
+from admin_speed.view_only import ViewOnly
+
 from .insights import charts, queries
 from .insights.fast_html import format_html_join
 from .insights.forms import InsightsForm, zone_names
@@ -238,20 +240,11 @@ def csv_response(name: str, header: list[Any], rows: list[list[Any]]) -> HttpRes
 
 
 @admin.register(ConversationMetrics)
-class InsightsAdmin(admin.ModelAdmin):
+class InsightsAdmin(ViewOnly, admin.ModelAdmin):
     """The Insights page; the metrics rows themselves are never listed or edited."""
 
     def has_view_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return request.user.has_perm("conversations.view_insights")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def changelist_view(
         self, request: HttpRequest, extra_context: dict[str, Any] | None = None

@@ -14,6 +14,7 @@ from django.utils.html import format_html
 from django.utils.http import urlencode
 
 from admin_speed.changelist import LargeTableAdmin
+from admin_speed.view_only import ViewOnly
 from audit.admin_recording import RecordedReadsAdmin
 from audit.models import AccessAction
 from conversations import services as archive
@@ -179,9 +180,11 @@ class EventTypeFilter(admin.SimpleListFilter):
 
 
 @admin.register(InboundEvent)
-class InboundEventAdmin(RecordedReadsAdmin, LargeTableAdmin):
-    """The inbox as received; read-only except for re-processing. An event's
-    page shows its raw body, transcript included: each view is recorded."""
+class InboundEventAdmin(ViewOnly, RecordedReadsAdmin, LargeTableAdmin):
+    """The inbox as received; read-only except for re-processing (no delete:
+    an event's row holds its dedupe key, and deleting it would let a late
+    retry of the same delivery in again). An event's page shows its raw
+    body, transcript included: each view is recorded."""
 
     list_display = [
         "id",
@@ -217,17 +220,6 @@ class InboundEventAdmin(RecordedReadsAdmin, LargeTableAdmin):
         "dedupe_key",
     )
     fields = readonly_fields
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        # An event's row holds its dedupe key: deleting it would let a late
-        # retry of the same delivery in again.
-        return False
 
     def has_reprocess_permission(self, request: HttpRequest) -> bool:
         return request.user.has_perm("webhooks.change_inboundevent")
