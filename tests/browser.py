@@ -12,8 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.urls import reverse
 
 CHROMIUM = Path("/usr/bin/chromium")
+# Kept for people to look at (gitignored), never compared.
+SCREENSHOTS = Path(__file__).resolve().parent / "screenshots"
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",
@@ -41,3 +44,12 @@ def chromium_page() -> Iterator[Any]:
             yield page
         finally:
             browser.close()
+
+
+def log_in(page: Any, live_server: Any, credentials: tuple[str, str], next_url: str) -> None:
+    """Through the admin's login form, then on to ``next_url``."""
+    page.goto(f"{live_server.url}{reverse('admin:login')}?next={next_url}")
+    page.fill("#id_username", credentials[0])
+    page.fill("#id_password", credentials[1])
+    page.click("input[type=submit]")
+    page.wait_for_url(f"**{next_url}")

@@ -4,34 +4,13 @@ The database is prepared by fixtures requested before ``browser_page``
 (tests/browser.py says why).
 """
 
-from collections.abc import Iterator
-
 import pytest
 from django.urls import reverse
 
-from tests.browser import chromium_page, needs_chromium
+from tests.browser import log_in, needs_chromium
 from tests.search_archive import BOB, ZOFIA, archive_conversation
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), needs_chromium]
-
-
-@pytest.fixture
-def browser_page(live_server) -> Iterator:
-    with chromium_page() as page:
-        yield page
-
-
-@pytest.fixture
-def staff_login(django_user_model):
-    django_user_model.objects.create_superuser("staff", "staff@example.com", "correct horse")
-    return "staff", "correct horse"
-
-
-def log_in(page, live_server, credentials, next_url):
-    page.goto(f"{live_server.url}{reverse('admin:login')}?next={next_url}")
-    page.fill("#id_username", credentials[0])
-    page.fill("#id_password", credentials[1])
-    page.click("input[type=submit]")
 
 
 @pytest.fixture

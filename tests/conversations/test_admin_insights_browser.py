@@ -2,30 +2,13 @@
 data, a table view opened, and a bar clicked through to its conversations.
 A screenshot of the page is saved to tests/screenshots/insights.png."""
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
 from tests.api_support import closed_conversation, open_conversation
-from tests.browser import chromium_page, needs_chromium
+from tests.browser import SCREENSHOTS, log_in, needs_chromium
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), needs_chromium]
-
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
-
-
-@pytest.fixture
-def browser_page(live_server) -> Iterator:
-    with chromium_page() as page:
-        yield page
-
-
-@pytest.fixture
-def staff_login(django_user_model):
-    django_user_model.objects.create_superuser("staff", "staff@example.com", "correct horse")
-    return "staff", "correct horse"
 
 
 @pytest.fixture
@@ -52,11 +35,7 @@ def test_the_insights_page_draws_every_chart_and_links_to_the_conversations(
 ):
     page = browser_page
     insights = reverse("admin:conversations_conversationmetrics_changelist")
-    page.goto(f"{live_server.url}{reverse('admin:login')}?next={insights}")
-    page.fill("#id_username", staff_login[0])
-    page.fill("#id_password", staff_login[1])
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{insights}")
+    log_in(page, live_server, staff_login, insights)
 
     page.click("text=All time")
     page.wait_for_url("**range=all*")

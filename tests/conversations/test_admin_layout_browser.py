@@ -6,19 +6,15 @@ Each test saves its screenshots to tests/screenshots/ (README, "Admin"), so a
 change of layout can be looked at, not only asserted.
 """
 
-from collections.abc import Iterator
-from pathlib import Path
-
 import pytest
 from django.urls import reverse
 
 from conversations.models import Conversation
-from tests.browser import chromium_page, needs_chromium
+from tests.browser import SCREENSHOTS, log_in, needs_chromium
 from tests.search_archive import BOB, archive_conversation, archive_jon_snow
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), needs_chromium]
 
-SCREENSHOTS = Path(__file__).resolve().parents[1] / "screenshots"
 SCREENS = [(1366, 768), (1280, 800)]
 LONG_WORD = "Zażółćgęśląjaźń" * 200  # 3,000 characters, no space
 LONG_EMAIL = (
@@ -56,26 +52,6 @@ def screenshot(page, name: str) -> None:
     path = SCREENSHOTS / name
     page.screenshot(path=str(path), full_page=True)
     assert path.stat().st_size > 10_000
-
-
-@pytest.fixture
-def browser_page(live_server) -> Iterator:
-    with chromium_page() as page:
-        yield page
-
-
-@pytest.fixture
-def staff_login(django_user_model):
-    django_user_model.objects.create_superuser("staff", "staff@example.com", "correct horse")
-    return "staff", "correct horse"
-
-
-def log_in(page, live_server, credentials, next_url: str) -> None:
-    page.goto(f"{live_server.url}{reverse('admin:login')}?next={next_url}")
-    page.fill("#id_username", credentials[0])
-    page.fill("#id_password", credentials[1])
-    page.click("input[type=submit]")
-    page.wait_for_url(f"**{next_url}")
 
 
 @pytest.fixture

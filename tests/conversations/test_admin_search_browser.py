@@ -7,17 +7,15 @@ what the test saw.
 """
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from django.urls import reverse
 
-from tests.browser import chromium_page, needs_chromium
+from tests.browser import SCREENSHOTS, chromium_page, log_in, needs_chromium
 from tests.search_archive import BOB, archive_conversation
 
 pytestmark = [pytest.mark.slow, pytest.mark.django_db(transaction=True), needs_chromium]
 
-SCREENSHOTS = Path(__file__).resolve().parent.parent / "screenshots"
 CHANGELIST = reverse("admin:conversations_conversation_changelist")
 
 
@@ -30,12 +28,6 @@ def screen(request, live_server) -> Iterator:
     with chromium_page() as page:
         page.set_viewport_size({"width": width, "height": height})
         yield page, width, height
-
-
-@pytest.fixture
-def staff_login(django_user_model):
-    django_user_model.objects.create_superuser("staff", "staff@example.com", "correct horse")
-    return "staff", "correct horse"
 
 
 @pytest.fixture
@@ -53,13 +45,6 @@ def long_transcript():
         last_name="Nowak",
     )
     archive_conversation("cust-other", [("CUSTOMER", "Unrelated question")])
-
-
-def log_in(page, live_server, credentials, next_url):
-    page.goto(f"{live_server.url}{reverse('admin:login')}?next={next_url}")
-    page.fill("#id_username", credentials[0])
-    page.fill("#id_password", credentials[1])
-    page.click("input[type=submit]")
 
 
 def test_a_transcript_search_shows_why_it_matched_and_the_page_scrolls_to_the_hit(
