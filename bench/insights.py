@@ -274,7 +274,8 @@ def measure_worker(args: argparse.Namespace) -> None:
     ``EVENT_BATCH_SIZE`` ids (a backlog: the first event takes the others
     into its ``apply_events`` batch) and in tasks of one (an idle inbox:
     a batch of one). With the metrics step, each round ends with the
-    roll-up refresh Celery beat runs (``refresh_rollups``), timed in."""
+    roll-up refresh Celery beat runs (``refresh_rollups``), timed apart:
+    it runs every five minutes, however many events came meanwhile."""
     from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
@@ -287,36 +288,62 @@ def measure_worker(args: argparse.Namespace) -> None:
     batch_size = settings.EVENT_BATCH_SIZE
     switched_off = mock.patch("conversations.services.normaliser.write_metrics", lambda ids: None)
 
-    def run(ids: list[int], task_size: int, metrics: bool) -> float:
-        started = time.perf_counter()
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+
+    def cpu_seconds() -> float:
+        """CPU time of this process and of its PostgreSQL backend (same
+        machine): unlike wall time, barely moved by other jobs' load."""
+        ticks = sum(int(field) for field in backend.read_text().rsplit(")", 1)[1].split()[11:13])
+        return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+    def run(ids: list[int], task_size: int, metrics: bool) -> tuple[float, float, float]:
+        """Seconds to process ``ids``, to refresh the roll-ups after, and
+        the CPU seconds of the processing."""
+        cpu, started = cpu_seconds(), time.perf_counter()
         for start in range(0, len(ids), task_size):
             process_inbound_events(ids[start : start + task_size])
+        processed, cpu = time.perf_counter(), cpu_seconds() - cpu
         if metrics:
             refresh_rollups()
-        elapsed = time.perf_counter() - started
+        refreshed = time.perf_counter()
         done = InboundEvent.objects.filter(pk__in=ids, status=EventStatus.PROCESSED).count()
         assert done == len(ids), f"{done} of {len(ids)} events processed"
-        return len(ids) / elapsed
+        return processed - started, refreshed - processed, cpu
 
     shapes = {
         f"tasks of {batch_size} (a backlog)": (batch_size, args.events * 5),
-        "tasks of 1 (an idle inbox)": (1, args.events),
+        "tasks of 1 (an idle inbox)": (1, args.events * 2),
     }
-    rates: dict[str, dict[bool, list[float]]] = {name: {True: [], False: []} for name in shapes}
+    timings: dict[str, dict[bool, list[tuple[float, float, float]]]] = {
+        name: {True: [], False: []} for name in shapes
+    }
     for task_size, count in shapes.values():  # warm
         run(stored_events(min(count, 20), next(numbers)), task_size, True)
-    for _ in range(args.rounds):
+    for round_number in range(args.rounds):
         for name, (task_size, count) in shapes.items():
-            for metrics in (True, False):
+            # Alternate which goes first.
+            for metrics in (True, False) if round_number % 2 else (False, True):
                 ids = stored_events(count, next(numbers))
                 with contextlib.nullcontext() if metrics else switched_off:
-                    rates[name][metrics].append(run(ids, task_size, metrics))
+                    timings[name][metrics].append(run(ids, task_size, metrics))
     print(f"\nWorker, closed events of {PER_CONVERSATION} messages, median of {args.rounds} rounds")
-    for name, found in rates.items():
-        shipped, off = statistics.median(found[True]), statistics.median(found[False])
+    print("  events/s without the metrics step / with it (the time it adds); CPU ms an event")
+    print("  (worker and its PostgreSQL backend, all rounds); the roll-up refresh Celery beat")
+    print("  runs every five minutes, timed once after each round with the metrics step:")
+    for name, (_, count) in shapes.items():
+        off = statistics.median(count / seconds for seconds, _, _ in timings[name][False])
+        shipped = statistics.median(count / seconds for seconds, _, _ in timings[name][True])
+        refresh = statistics.median(refreshed for _, refreshed, _ in timings[name][True])
+        cpu_off, cpu_on = (
+            sum(cpu for _, _, cpu in timings[name][metrics]) * 1000 / (count * args.rounds)
+            for metrics in (False, True)
+        )
         print(
-            f"  {name:<28} {off:7.1f} events/s without the metrics step, {shipped:7.1f} with "
-            f"({off / shipped - 1:+.1%} time)"
+            f"  {name:<28} {off:6.1f} / {shipped:6.1f} events/s ({off / shipped - 1:+.1%} time); "
+            f"CPU {cpu_off:.2f} / {cpu_on:.2f} ms ({cpu_on / cpu_off - 1:+.1%}); "
+            f"refresh {refresh * 1000:.1f} ms"
         )
     counts = {}
     for metrics in (True, False):

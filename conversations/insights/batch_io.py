@@ -16,15 +16,27 @@ the same text and a handful of parameters whatever the batch size.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
+from django.core.exceptions import ImproperlyConfigured
 from django.db import connection
-from psycopg.types.datetime import TimestamptzLoader
+from django.db.backends.utils import CursorWrapper
 
 from ..models import Adviser, Conversation, ConversationMetrics, InsightsPendingHour, Message
 from .metrics import MessageFacts
+
+try:
+    # Defined by Django only with psycopg 3 (the stubs do not know it).
+    from django.db.backends.postgresql.base import (  # type: ignore[attr-defined]
+        ServerBindingCursor,
+    )
+    from psycopg.types.datetime import TimestamptzLoader
+except (ImportError, ImproperlyConfigured):  # SQLite-only installs: the plain path runs
+    ServerBindingCursor = None
+    TimestamptzLoader = None  # type: ignore[assignment,misc]
 
 _READ = f"""
 SELECT c.id, 0 AS kind, NULL::bigint AS message_id, c.opened_at, c.closed_at, c.status,
@@ -32,12 +44,12 @@ SELECT c.id, 0 AS kind, NULL::bigint AS message_id, c.opened_at, c.closed_at, c.
 FROM {Conversation._meta.db_table} c
 LEFT JOIN {Adviser._meta.db_table} a ON a.id = c.assignee_id
 LEFT JOIN {ConversationMetrics._meta.db_table} stored ON stored.conversation_id = c.id
-WHERE c.id = ANY(%(ids)s)
+WHERE c.id = ANY(%(ids)s::bigint[])
 UNION ALL
 SELECT m.conversation_id, 1, m.id, NULL, m.sent_at, NULL, NULL, NULL, m.author_closer_id, NULL,
        m.author_role
 FROM {Message._meta.db_table} m
-WHERE m.conversation_id = ANY(%(ids)s)
+WHERE m.conversation_id = ANY(%(ids)s::bigint[])
 UNION ALL
 SELECT NULL, 2, NULL, NULL, NULL, NULL, NULL, NULL, closer_id, NULL, NULL
 FROM {Adviser._meta.db_table} WHERE is_bot
@@ -52,11 +64,7 @@ def read_facts(
     opened, closed, status, closed type, assignee id, assignee's Closer id,
     the opening time their stored metrics have), their messages in
     (sent, id) order, and the bots' Closer ids (a ``metrics_of`` mapping)."""
-    connection.ensure_connection()
-    with connection.connection.cursor() as cursor:
-        # psycopg's own timestamptz loader (C), in place of Django's Python
-        # subclass; the session time zone is UTC, as Django sets it.
-        cursor.adapters.register_loader("timestamptz", TimestamptzLoader)
+    with _cursor() as cursor:
         cursor.execute(_READ, {"ids": ids})
         found = cursor.fetchall()
     rows: dict[int, tuple[Any, ...]] = {}
@@ -112,5 +120,23 @@ def upsert_and_mark(stored: list[ConversationMetrics], hours: Iterable[datetime]
     """Upsert these metrics rows and mark the hours pending, in one statement."""
     names = [field.attname for field in ConversationMetrics._meta.concrete_fields]
     arrays = [[getattr(row, name) for row in stored] for name in names]
-    with connection.cursor() as cursor:
+    with _cursor() as cursor:
         cursor.execute(_upsert_sql(), [*arrays, sorted(hours)])
+
+
+@contextmanager
+def _cursor() -> Iterator[CursorWrapper]:
+    """A server-binding cursor (values apart from the SQL, so each statement
+    keeps one text: a prepared statement after ``DATABASE_PREPARED_STATEMENTS``
+    uses on the connection, as ``webhooks.inbox_insert``'s INSERT), reading
+    timestamps with psycopg's own loader (C) in place of Django's Python
+    subclass (the session's time zone is UTC, as Django sets it), wrapped
+    like any Django cursor (error translation, query logging)."""
+    connection.ensure_connection()
+    raw = ServerBindingCursor(connection.connection)
+    raw.adapters.register_loader("timestamptz", TimestamptzLoader)
+    make = connection.make_debug_cursor if connection.queries_logged else connection.make_cursor
+    try:
+        yield make(raw)
+    finally:
+        raw.close()

@@ -68,7 +68,11 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
         return
     # On PostgreSQL, the archive's own tables are read and written by
     # ``batch_io`` (two fixed statements); this is the plain path.
-    fast = connection.vendor == "postgresql" and tables is ARCHIVE_TABLES
+    fast = (
+        connection.vendor == "postgresql"
+        and batch_io.ServerBindingCursor is not None
+        and tables is ARCHIVE_TABLES
+    )
     rows, messages, bots = batch_io.read_facts(ids) if fast else _read_facts(ids, tables)
     stored = []
     hours = {hour_of(row[7]) for row in rows.values() if row[7] is not None}
