@@ -38,22 +38,26 @@ except (ImportError, ImproperlyConfigured):  # SQLite-only installs: the plain p
     ServerBindingCursor = None
     TimestamptzLoader = None  # type: ignore[assignment,misc]
 
+# Three kinds of rows: 0, a conversation (id, opened, closed, status, closed
+# type, assignee id, the assignee's Closer id, the opening time of its stored
+# metrics); 1, a message (conversation id, sent, -, role, author's Closer
+# id, ..., message id); 2, a bot (its Closer id in the sixth column).
 _READ = f"""
-SELECT c.id, 0 AS kind, NULL::bigint AS message_id, c.opened_at, c.closed_at, c.status,
-       c.closed_type, c.assignee_id, a.closer_id, stored.opened_at, NULL AS author_role
+SELECT 0 AS kind, c.id, c.opened_at, c.closed_at, c.status, c.closed_type, c.assignee_id,
+       a.closer_id, stored.opened_at, NULL::bigint AS message_id
 FROM {Conversation._meta.db_table} c
 LEFT JOIN {Adviser._meta.db_table} a ON a.id = c.assignee_id
 LEFT JOIN {ConversationMetrics._meta.db_table} stored ON stored.conversation_id = c.id
 WHERE c.id = ANY(%(ids)s::bigint[])
 UNION ALL
-SELECT m.conversation_id, 1, m.id, NULL, m.sent_at, NULL, NULL, NULL, m.author_closer_id, NULL,
-       m.author_role
+SELECT 1, m.conversation_id, m.sent_at, NULL, m.author_role, m.author_closer_id, NULL, NULL, NULL,
+       m.id
 FROM {Message._meta.db_table} m
 WHERE m.conversation_id = ANY(%(ids)s::bigint[])
 UNION ALL
-SELECT NULL, 2, NULL, NULL, NULL, NULL, NULL, NULL, closer_id, NULL, NULL
+SELECT 2, NULL, NULL, NULL, NULL, closer_id, NULL, NULL, NULL, NULL
 FROM {Adviser._meta.db_table} WHERE is_bot
-ORDER BY 2, 1, 5, 3
+ORDER BY 1, 2, 3, 10
 """  # noqa: S608 (table names only; the ids are a parameter)
 
 
@@ -70,34 +74,13 @@ def read_facts(
     rows: dict[int, tuple[Any, ...]] = {}
     messages: dict[int, list[MessageFacts]] = defaultdict(list)
     bots: dict[str, bool] = {}
-    for (
-        pk,
-        kind,
-        _,
-        opened,
-        closed_or_sent,
-        status,
-        closed_type,
-        assignee_id,
-        closer_id,
-        *rest,
-    ) in found:
-        stored_opened, role = rest
-        if kind == 0:
-            rows[pk] = (
-                pk,
-                opened,
-                closed_or_sent,
-                status,
-                closed_type,
-                assignee_id,
-                closer_id,
-                stored_opened,
-            )
-        elif kind == 1:
-            messages[pk].append(MessageFacts(role, closer_id, closed_or_sent))
+    for row in found:
+        if row[0] == 1:
+            messages[row[1]].append(MessageFacts(row[4], row[5], row[2]))
+        elif row[0] == 0:
+            rows[row[1]] = row[1:9]
         else:
-            bots[closer_id] = True
+            bots[row[5]] = True
     return rows, messages, bots
 
 
