@@ -74,6 +74,8 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
         and tables is ARCHIVE_TABLES
     )
     rows, messages, bots = batch_io.read_facts(ids) if fast else _read_facts(ids, tables)
+    if not rows:
+        return  # all gone meanwhile: nothing to store, no hour to mark
     stored = []
     hours = {hour_of(row[7]) for row in rows.values() if row[7] is not None}
     for pk, opened_at, closed_at, status, closed_type, assignee_id, assignee, _ in rows.values():
