@@ -21,7 +21,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from django.db import connection, models, transaction
-from django.db.models import Exists, OuterRef, Q
+from django.db.models import Count, Exists, OuterRef, Q, Sum
+from django.db.models.functions import TruncHour
 
 from .. import models as archive
 from . import batch_io
@@ -228,40 +229,20 @@ def _runs(hours: list[datetime]) -> Iterator[tuple[datetime, datetime]]:
 
 
 def _aggregate(metrics: models.QuerySet[Any]) -> list[dict[str, Any]]:
-    """Sum metrics rows into roll-up rows, by hour and slice."""
-    sums: dict[tuple[Any, ...], dict[str, Any]] = {}
-    columns = (
-        "opened_at",
-        "assignee_id",
-        "handling",
-        "status",
-        "closed_type",
-        "first_response_ms",
-        "first_human_response_ms",
-        *_ROLLUP_SUMS,
+    """Sum metrics rows into roll-up rows, by UTC hour and slice (in the
+    database: the busiest hour of the bench, 4,800 conversations, took
+    over 100 ms summed in Python)."""
+    return list(
+        metrics.annotate(hour=TruncHour("opened_at", tzinfo=UTC))
+        .values("hour", "assignee_id", "handling", "status", "closed_type")
+        .annotate(
+            conversations=Count("pk"),
+            answered=Count("first_response_ms"),
+            human_answered=Count("first_human_response_ms"),
+            **{name: Sum(name) for name in _ROLLUP_SUMS},
+        )
+        .order_by("hour")
     )
-    for row in metrics.values_list(*columns).iterator(chunk_size=5000):
-        opened_at, assignee_id, handled, status, closed_type, first, human, *counts = row
-        key = (hour_of(opened_at), assignee_id, handled, status, closed_type)
-        total = sums.get(key)
-        if total is None:
-            total = sums[key] = {
-                "hour": key[0],
-                "assignee_id": assignee_id,
-                "handling": handled,
-                "status": status,
-                "closed_type": closed_type,
-                "conversations": 0,
-                "answered": 0,
-                "human_answered": 0,
-                **dict.fromkeys(_ROLLUP_SUMS, 0),
-            }
-        total["conversations"] += 1
-        total["answered"] += first is not None
-        total["human_answered"] += human is not None
-        for name, count in zip(_ROLLUP_SUMS, counts, strict=True):
-            total[name] += count
-    return list(sums.values())
 
 
 def rebuild_all(*, tables: Tables = ARCHIVE_TABLES, batch: int = 2000) -> int:
