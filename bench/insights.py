@@ -16,12 +16,15 @@ Then, in interleaved rounds on the same data:
 1. the Insights page (test Client, logged-in superuser, every chart) for
    the last year, the last year for one adviser, and all time; p95 in ms,
    each against the conversation changelist of the same range as baseline;
-2. ``apply_events`` of one closed event with 20 messages (a new customer
-   each time), with the metrics step as shipped and with it switched off:
-   events/s and the added cost in per cent, and the SQL statements of each.
+2. the worker (``measure_worker``): closed events of 20 messages stored
+   in the inbox and processed by the Celery task's function, in tasks of
+   EVENT_BATCH_SIZE and in tasks of one, with the metrics step as shipped
+   and with it switched off: events/s, the added cost in per cent, and the
+   SQL statements of an event alone.
 """
 
 import argparse
+import contextlib
 import os
 import random
 import statistics
@@ -61,8 +64,11 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--skip-page", action="store_true", help="time the worker only")
     parser.add_argument("--repeats", type=int, default=8, help="page loads per round and range")
-    parser.add_argument("--events", type=int, default=40, help="events per round and variant")
+    parser.add_argument(
+        "--events", type=int, default=40, help="events per round in tasks of one (5x in batches)"
+    )
     parser.add_argument("--rebuild", action="store_true")
     return parser.parse_args()
 
@@ -170,15 +176,10 @@ def main() -> None:
     args = parse_args()
     ensure_database(args.database_url)
     setup_django(args.database_url)
-    from django.contrib.auth.models import User
     from django.db import connection
-    from django.test import Client
-    from django.urls import reverse
 
     from conversations.insights.store import rebuild_all
     from conversations.models import Conversation, ConversationMetrics
-    from conversations.services import IncomingEvent, apply_events
-    from tests.builders import closed_event, message
 
     existing = Conversation.objects.count()
     if args.rebuild or existing < args.messages // PER_CONVERSATION:
@@ -195,6 +196,16 @@ def main() -> None:
         f"{ConversationMetrics.objects.count():,} metrics rows",
         flush=True,
     )
+    if not args.skip_page:
+        measure_page(args)
+    measure_worker(args)
+
+
+def measure_page(args: argparse.Namespace) -> None:
+    """The Insights page of three ranges against the changelist, interleaved."""
+    from django.contrib.auth.models import User
+    from django.test import Client
+    from django.urls import reverse
 
     user = User.objects.filter(username="bench").first() or User.objects.create_superuser(
         "bench", password=None
@@ -232,10 +243,15 @@ def main() -> None:
         )
     print(f"  load average: {Path('/proc/loadavg').read_text().split()[0]}", flush=True)
 
-    counter = iter(range(10**9))
 
-    def event() -> IncomingEvent:
-        n = next(counter)
+def stored_events(count: int, first: int) -> list[int]:
+    """``count`` closed events of 20 messages (a new customer each) put in
+    the inbox as the webhook view stores them; their ids."""
+    from tests.builders import closed_event, message
+    from tests.inbox import stored
+
+    ids = []
+    for n in range(first, first + count):
         customer = f"bench-{os.getpid()}-{n}"
         stamp = int(NOW.timestamp() * 1000) + n * 1000
         history = [
@@ -247,39 +263,106 @@ def main() -> None:
             )
             for i in range(PER_CONVERSATION)
         ]
-        return IncomingEvent(closed_event(customer, stamp, history, adviser_id="adviser-0003"))
+        ids.append(stored(closed_event(customer, stamp, history, adviser_id="adviser-0003")).pk)
+    return ids
 
-    def process(count: int) -> float:
-        batch = [event() for _ in range(count)]
-        started = time.perf_counter()
-        for incoming in batch:
-            apply_events([incoming])
-        return count / (time.perf_counter() - started)
 
-    with_metrics: list[float] = []
-    without: list[float] = []
-    process(10)  # warm
-    for _ in range(args.rounds):
-        with_metrics.append(process(args.events))
-        with mock.patch("conversations.services.normaliser.write_metrics", lambda ids: None):
-            without.append(process(args.events))
+def measure_worker(args: argparse.Namespace) -> None:
+    """The worker's events/s with the metrics step and with it switched
+    off, in interleaved rounds: events stored in the inbox, then processed
+    by the Celery task's function (``process_inbound_events``), in tasks of
+    ``EVENT_BATCH_SIZE`` ids (a backlog: the first event takes the others
+    into its ``apply_events`` batch) and in tasks of one (an idle inbox:
+    a batch of one). With the metrics step, each round ends with the
+    roll-up refresh Celery beat runs (``refresh_rollups``), timed apart:
+    it runs every five minutes, however many events came meanwhile."""
+    from django.conf import settings
+    from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    with CaptureQueriesContext(connection) as shipped_queries:
-        apply_events([event()])
-    with (
-        mock.patch("conversations.services.normaliser.write_metrics", lambda ids: None),
-        CaptureQueriesContext(connection) as off_queries,
-    ):
-        apply_events([event()])
-    shipped, off = statistics.median(with_metrics), statistics.median(without)
-    print(f"\nA closed event of {PER_CONVERSATION} messages, apply_events, median of rounds")
-    print(f"  without the metrics step  {off:8.1f} events/s  (baseline)")
-    print(f"  with the metrics step     {shipped:8.1f} events/s  ({(off / shipped - 1):+.1%} time)")
+    from conversations.insights.store import refresh_rollups
+    from webhooks.models import EventStatus, InboundEvent
+    from webhooks.tasks import process_inbound_events
+
+    # Each round's events in hours of their own, after the page's ranges,
+    # and (by a random start) apart from earlier runs' events: a refresh
+    # then recomputes this run's hours only.
+    start = 10**5 * random.randrange(1, 2000)
+    numbers = iter(range(start, start + 10**9, 10**5))
+    batch_size = settings.EVENT_BATCH_SIZE
+    switched_off = mock.patch("conversations.services.normaliser.write_metrics", lambda ids: None)
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_backend_pid()")
+        backend = Path(f"/proc/{cursor.fetchone()[0]}/stat")
+
+    def cpu_seconds() -> float:
+        """CPU time of this process and of its PostgreSQL backend (same
+        machine): unlike wall time, barely moved by other jobs' load."""
+        ticks = sum(int(field) for field in backend.read_text().rsplit(")", 1)[1].split()[11:13])
+        return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
+
+    def run(ids: list[int], task_size: int, metrics: bool) -> tuple[float, float, float]:
+        """Seconds to process ``ids``, to refresh the roll-ups after, and
+        the CPU seconds of the processing."""
+        cpu, started = cpu_seconds(), time.perf_counter()
+        for start in range(0, len(ids), task_size):
+            process_inbound_events(ids[start : start + task_size])
+        processed, cpu = time.perf_counter(), cpu_seconds() - cpu
+        if metrics:
+            refresh_rollups()
+        refreshed = time.perf_counter()
+        done = InboundEvent.objects.filter(pk__in=ids, status=EventStatus.PROCESSED).count()
+        assert done == len(ids), f"{done} of {len(ids)} events processed"
+        return processed - started, refreshed - processed, cpu
+
+    shapes = {
+        f"tasks of {batch_size} (a backlog)": (batch_size, args.events * 5),
+        "tasks of 1 (an idle inbox)": (1, args.events * 2),
+    }
+    timings: dict[str, dict[bool, list[tuple[float, float, float]]]] = {
+        name: {True: [], False: []} for name in shapes
+    }
+    for task_size, count in shapes.values():  # warm
+        run(stored_events(min(count, 20), next(numbers)), task_size, True)
+    for round_number in range(args.rounds):
+        for name, (task_size, count) in shapes.items():
+            # Alternate which goes first.
+            for metrics in (True, False) if round_number % 2 else (False, True):
+                ids = stored_events(count, next(numbers))
+                with contextlib.nullcontext() if metrics else switched_off:
+                    timings[name][metrics].append(run(ids, task_size, metrics))
+    print(f"\nWorker, closed events of {PER_CONVERSATION} messages, median of {args.rounds} rounds")
+    print("  events/s without the metrics step / with it (the time it adds); CPU ms an event")
+    print("  (worker and its PostgreSQL backend, all rounds); the roll-up refresh Celery beat")
+    print("  runs every five minutes, timed once after each round with the metrics step:")
+    for name, (_, count) in shapes.items():
+        off = statistics.median(count / seconds for seconds, _, _ in timings[name][False])
+        shipped = statistics.median(count / seconds for seconds, _, _ in timings[name][True])
+        refresh = statistics.median(refreshed for _, refreshed, _ in timings[name][True])
+        cpu_off, cpu_on = (
+            sum(cpu for _, _, cpu in timings[name][metrics]) * 1000 / (count * args.rounds)
+            for metrics in (False, True)
+        )
+        print(
+            f"  {name:<28} {off:6.1f} / {shipped:6.1f} events/s ({off / shipped - 1:+.1%} time); "
+            f"CPU {cpu_off:.2f} / {cpu_on:.2f} ms ({cpu_on / cpu_off - 1:+.1%}); "
+            f"refresh {refresh * 1000:.1f} ms"
+        )
+    counts = {}
+    for metrics in (True, False):
+        ids = stored_events(1, next(numbers))
+        with (
+            contextlib.nullcontext() if metrics else switched_off,
+            CaptureQueriesContext(connection) as captured,
+        ):
+            process_inbound_events(ids)
+        counts[metrics] = len(captured.captured_queries)
     print(
-        f"  SQL statements per event: {len(off_queries.captured_queries)} without, "
-        f"{len(shipped_queries.captured_queries)} with (immune to the machine's load)"
+        f"  SQL statements for an event alone: {counts[False]} without, {counts[True]} with "
+        f"(immune to the machine's load)"
     )
+    print(f"  load average: {Path('/proc/loadavg').read_text().split()[0]}", flush=True)
 
 
 if __name__ == "__main__":
