@@ -97,7 +97,8 @@ def main() -> None:
     django.setup()
     from webhooks.models import WebhookEndpoint
 
-    WebhookEndpoint.objects.all().delete()  # emptied with the inbox below
+    empty_archive()
+    WebhookEndpoint.objects.all().delete()
     endpoint = WebhookEndpoint(name="bench", hmac_secrets=[SECRET])
     token = endpoint.set_token()
     endpoint.save()
