@@ -71,6 +71,9 @@ def main() -> None:
     parser.add_argument("--events-per-customer", type=int, default=10)
     parser.add_argument("--advisers", type=int, default=40)
     parser.add_argument("--pairs", type=int, default=2, help="runs of 1 then 2 processes")
+    parser.add_argument(
+        "--batch-size", type=int, default=100, help="EVENT_BATCH_SIZE (1: every event alone)"
+    )
     parser.add_argument("--json", type=Path, help="also write the figures here")
     options = parser.parse_args()
 
@@ -86,6 +89,8 @@ def main() -> None:
         "DATABASE_CONN_MAX_AGE": "600",
         "LOG_LEVEL": "WARNING",
         "PYTHONPATH": str(ROOT),
+        # The relay's task size and the worker's batch, as in production.
+        "EVENT_BATCH_SIZE": str(options.batch_size),
     }
     create_database(options.database_url)
     subprocess.run(
@@ -106,7 +111,8 @@ def main() -> None:
     bodies = interleaved_bodies(options.customers, options.events_per_customer, options.advisers)
     print(
         f"{len(bodies):,} closed events of 20 messages, {options.customers:,} customers "
-        f"interleaved ({options.events_per_customer} each), {options.advisers} advisers shared",
+        f"interleaved ({options.events_per_customer} each), {options.advisers} advisers shared; "
+        f"EVENT_BATCH_SIZE {options.batch_size}",
         flush=True,
     )
     runs: dict[int, list[dict]] = {1: [], 2: []}
@@ -209,12 +215,12 @@ def measure(processes: int, bodies: list[bytes], token: str, env: dict, log: Pat
             for n in range(100 * processes)
         ]
         post_all(warm_up, token)
-        wait_processed(len(warm_up))
+        wait_processed(len(warm_up), worker)
         connection.close()  # a new backend for this script: not a worker's
         deadlocks_before = deadlocks()
         before = cpu_snapshot(worker.pid)
         started = post_all(bodies, token)
-        wait_processed(len(warm_up) + len(bodies))
+        wait_processed(len(warm_up) + len(bodies), worker)
         elapsed = time.monotonic() - started
         after = cpu_snapshot(worker.pid)
         time.sleep(1)  # PostgreSQL publishes its counters at most once a second
@@ -266,11 +272,13 @@ def post_all(bodies: list[bytes], token: str) -> float:
     return time.monotonic()
 
 
-def wait_processed(total: int, timeout: float = 1800) -> None:
+def wait_processed(total: int, worker: subprocess.Popen[bytes], timeout: float = 1800) -> None:
     from webhooks.models import EventStatus, InboundEvent
 
     deadline = time.monotonic() + timeout
     while InboundEvent.objects.filter(status=EventStatus.PROCESSED).count() < total:
+        if worker.poll() is not None:
+            raise SystemExit(f"the worker exited ({worker.returncode}); see its log")
         if time.monotonic() > deadline:
             raise SystemExit("the worker did not process every event in time")
         time.sleep(0.1)
