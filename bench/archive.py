@@ -65,7 +65,7 @@ YEARS = 4
 SEED = 20261207
 BATCH = 5_000  # conversations per transaction
 # Bump when the generated data changes: archives of an older version are rebuilt.
-VERSION = 1
+VERSION = 2
 DATABASES = {10_000_000: "ca_scale_10m", 1_000_000: "ca_scale_1m"}
 TABLES = ("customer", "adviser", "conversation", "message")
 
@@ -120,6 +120,15 @@ def recorded_parameters(archive: Archive) -> dict[str, Any] | None:
     except (psycopg.OperationalError, psycopg.errors.UndefinedTable):
         return None
     return row[0] if row else None
+
+
+def ensure_database(url: str) -> None:
+    """Create the database of ``url`` if it is missing (for benches of their own data)."""
+    name = url.rsplit("/", 1)[1]
+    with psycopg.connect(f"{SERVER_URL}/postgres", autocommit=True) as connection:
+        exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name])
+        if exists.fetchone() is None:
+            connection.execute(f'CREATE DATABASE "{name}"')
 
 
 def recreate_database(archive: Archive) -> None:
@@ -227,10 +236,11 @@ def load_batch(archive: Archive, first: int, last: int, rng: random.Random) -> N
         )
         copy(cursor, "bench_stage", [*CONVERSATION_COLUMNS, "transcript_text"], iter(conversations))
         document = TRANSCRIPT_DOCUMENT.format(text="transcript_text")
+        # Created and last changed when its closed event was archived.
         cursor.execute(
             f"INSERT INTO conversations_conversation ({columns}, transcript_search, created_at, "
-            f"updated_at) SELECT {columns}, {document}, %s, %s FROM bench_stage ORDER BY id",
-            [NOW, NOW],
+            f"updated_at) SELECT {columns}, {document}, closed_at, closed_at FROM bench_stage "
+            f"ORDER BY id"
         )
         copy(cursor, "conversations_message", MESSAGE_COLUMNS, iter(messages))
 
