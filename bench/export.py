@@ -32,12 +32,13 @@ import statistics
 import subprocess
 import sys
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.archive import Archive, open_archive
+from bench.archive import Archive, archive_for, open_archive, recorded_parameters
 
 EXPORTS = {
     "ndjson": "/api/v1/export/conversations.ndjson",
@@ -238,6 +239,13 @@ def main() -> None:
     if not set(kinds) <= set(EXPORTS):
         parser.error("--formats: ndjson, csv or both")
 
+    recorded = recorded_parameters(archive_for(options.messages))
+    if recorded is not None and recorded != asdict(archive_for(options.messages)):
+        # Shared with the other benches: never rebuilt behind their back.
+        sys.exit(
+            f"{recorded['database']} was built with other parameters ({recorded}); "
+            f"rebuild it with bench/archive.py --messages {options.messages} --rebuild"
+        )
     archive = open_archive(options.messages)
     token = api_token()
     print(
