@@ -9,7 +9,7 @@ them by the part of the page that made them.
     python bench/changelist_calls.py                 # the three searches + first page
     python bench/changelist_calls.py --query Zofia   # one of them, by phase
 
-Run bench/search.py once first: it builds the database.
+Run bench/archive.py (or bench/search.py) once first: it builds the database.
 """
 
 import argparse
@@ -44,9 +44,7 @@ TEMPLATE_PHASES = {
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--database-url", default="postgres://postgres@127.0.0.1:5432/ca_admin_bench"
-    )
+    parser.add_argument("--database-url", default="postgres://postgres@127.0.0.1:5432/ca_scale_1m")
     parser.add_argument("--query", help="one search, split by phase (- for no search)")
     parser.add_argument("--requests", type=int, default=5)
     args = parser.parse_args()

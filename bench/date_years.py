@@ -32,7 +32,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.search import ensure_database, setup_django
+from bench.archive import ensure_database, setup_django
 
 YEARS_WITH_CONVERSATIONS = [y for y in range(2015, 2027) if y not in (2017, 2018, 2021)]
 

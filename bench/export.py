@@ -1,208 +1,72 @@
-"""Benchmark: the NDJSON export over real HTTP, against psql's COPY of the same messages.
+"""Benchmark: the NDJSON and CSV exports of a whole archive over real HTTP,
+against psql's COPY of the same rows.
 
-    python bench/export.py [--database ca_api_bench] [--conversations 100000]
-        [--messages-per-conversation 10] [--rebuild]
+    python bench/export.py [--messages 1000000|10000000] [--rounds 1] [--formats ndjson,csv]
+        [--json PATH]
 
-Builds (once; --rebuild to start over) an archive of conversations x messages
-(default 100,000 x 10 = 1,000,000 messages) with COPY in its own database,
-then for the first 10 % of the conversations (100 k messages) and for all of
-them (1 M):
+Uses the benches' archive of ``--messages`` messages (``bench/archive.py``:
+``ca_scale_1m``, ``ca_scale_10m``; built on first use, reused afterwards).
+For each format, in turn (``--rounds`` times):
 
-1. starts gunicorn (one sync worker) on the bench database, streams
-   ``GET /api/v1/export/conversations.ndjson?opened_before=...`` over HTTP and
-   reads the worker's peak RSS (VmHWM) when the body has ended; a fresh
-   server for each size, so the peak belongs to that export alone;
-2. runs ``psql -c "COPY (SELECT <the same messages, same order>) TO STDOUT"``
-   just before and just after the export, and takes the mean of the two.
+1. ``psql -c "COPY (SELECT <the same rows, same order>) TO STDOUT"``: for
+   NDJSON the messages' columns (text format), for CSV the messages with
+   their customer's and adviser's columns (``FORMAT csv``), the CSV export's
+   rows before its naming and spreadsheet rules;
+2. a fresh gunicorn (one sync worker) streams
+   ``GET /api/v1/export/conversations.ndjson`` or ``/api/v1/export/messages.csv``
+   (no filter: everything) and the worker's peak RSS (VmHWM) is read once
+   the body has ended; a fresh server for each export, so the peak is that
+   export's alone;
+3. the same COPY again; the ratio is the export's time over the mean of the
+   two COPYs (on a shared machine the load drifts).
 
-Both clients read the whole stream and count it. Prints messages/s for each,
-the ratio (export time / COPY time) and the server's peak RSS.
+Both clients read the whole stream and count it.
 """
 
 import argparse
 import http.client
+import json
 import os
 import socket
+import statistics
 import subprocess
 import sys
 import time
-from datetime import UTC, datetime, timedelta
+from dataclasses import asdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-PG = {"host": "127.0.0.1", "port": "5432", "user": "postgres"}
-START = datetime(2024, 1, 1, tzinfo=UTC)
-ADVISERS = 50
-PHRASES = [
-    "Hello, I have a question about my order",
-    "Sure, could you give me the order number?",
-    "It is 48213, placed last Tuesday — zamówienie nie dotarło",
-    "Thanks! I can see it left our warehouse on Friday.",
-    "When will it arrive? I need it before the weekend.",
-    'The carrier says "out for delivery" today, between 14:00 and 18:00.',
-    "Great, thank you so much 🙂",
-    "Anything else I can help you with?",
-    "No, that's all.",
-    "Have a nice day!",
-]
+sys.path.insert(0, str(ROOT))
 
+from bench.archive import Archive, archive_for, open_archive, recorded_parameters
 
-def database_url(name: str) -> str:
-    return f"postgres://{PG['user']}@{PG['host']}:{PG['port']}/{name}"
-
-
-def psql(database: str, *args: str, **kwargs: object) -> subprocess.CompletedProcess[bytes]:
-    command = ["psql", "-h", PG["host"], "-p", PG["port"], "-U", PG["user"], "-d", database]
-    return subprocess.run([*command, "-v", "ON_ERROR_STOP=1", *args], check=True, **kwargs)  # type: ignore[call-overload,no-any-return]
-
-
-def ensure_database(name: str, rebuild: bool) -> bool:
-    """Create the bench database if needed; True when it must be filled."""
-    exists = psql(
-        "postgres",
-        "-Atc",
-        f"SELECT 1 FROM pg_database WHERE datname = '{name}'",
-        capture_output=True,
-    ).stdout.strip()
-    if exists and not rebuild:
-        return False
-    if exists:
-        psql("postgres", "-qc", f'DROP DATABASE "{name}"')
-    psql("postgres", "-qc", f'CREATE DATABASE "{name}"')
-    subprocess.run(
-        [sys.executable, "manage.py", "migrate", "--no-input", "-v", "0"],
-        cwd=ROOT,
-        env={**os.environ, "DATABASE_URL": database_url(name)},
-        check=True,
-    )
-    return True
-
-
-def fill(conversations: int, per_conversation: int) -> None:
-    """COPY customers, advisers, conversations and messages, ids from 1.
-
-    Conversation n opens n minutes after START, so "the first k conversations"
-    is the filter ``opened_before=START + (k - 1) minutes``.
-    """
-    from django.db import connection
-
-    customers = max(1, conversations // 5)
-    now = datetime.now(UTC)
-    started = time.perf_counter()
-    with connection.cursor() as cursor:
-        with cursor.copy(
-            "COPY conversations_customer (id, closer_id, api_key, first_name, last_name,"
-            " random_name, email, phone, field_times, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for n in range(1, customers + 1):
-                copy.write_row(
-                    (
-                        n,
-                        f"customer-{n:08}",
-                        "widget-key",
-                        f"First{n}",
-                        f"Last{n}",
-                        f"Alias {n}",
-                        f"customer{n}@example.com",
-                        f"+4812{n:07}",
-                        "{}",
-                        now,
-                        now,
-                    )
-                )
-        with cursor.copy(
-            "COPY conversations_adviser (id, closer_id, first_name, last_name, email, is_bot,"
-            " field_times, created_at, updated_at) FROM STDIN"
-        ) as copy:
-            for n in range(1, ADVISERS + 1):
-                copy.write_row(
-                    (
-                        n,
-                        f"adviser-{n:03}",
-                        f"Agent{n}",
-                        "Smith",
-                        f"agent{n}@closer.app",
-                        n == ADVISERS,
-                        "{}",
-                        now,
-                        now,
-                    )
-                )
-        context = '{"currentPage": "https://example.com/shop", "browserName": "Firefox"}'
-        with cursor.copy(
-            "COPY conversations_conversation (id, customer_id, assignee_id, closer_id, status,"
-            " closed_type, opened_at, closed_at, created_event_ms, closed_event_ms,"
-            " created_event_missing, visitor_context, message_count, preview, created_at,"
-            " updated_at) FROM STDIN"
-        ) as copy:
-            for n in range(1, conversations + 1):
-                opened = START + timedelta(minutes=n - 1)
-                closed = opened + timedelta(seconds=per_conversation * 20)
-                copy.write_row(
-                    (
-                        n,
-                        (n - 1) % customers + 1,
-                        (n - 1) % ADVISERS + 1,
-                        "",
-                        "closed",
-                        "solved",
-                        opened,
-                        closed,
-                        int(opened.timestamp() * 1000),
-                        int(closed.timestamp() * 1000),
-                        False,
-                        context,
-                        per_conversation,
-                        PHRASES[0],
-                        now,
-                        now,
-                    )
-                )
-        with cursor.copy(
-            "COPY conversations_message (id, conversation_id, author_role, author_closer_id,"
-            " author_email, author_phone, text, sent_at, fingerprint) FROM STDIN"
-        ) as copy:
-            message_id = 0
-            for n in range(1, conversations + 1):
-                opened = START + timedelta(minutes=n - 1)
-                customer = (n - 1) % customers + 1
-                for i in range(per_conversation):
-                    message_id += 1
-                    customer_turn = i % 2 == 0
-                    copy.write_row(
-                        (
-                            message_id,
-                            n,
-                            "CUSTOMER" if customer_turn else "ADVISER",
-                            f"customer-{customer:08}"
-                            if customer_turn
-                            else f"adviser-{(n - 1) % ADVISERS + 1:03}",
-                            f"customer{customer}@example.com" if customer_turn else "",
-                            "",
-                            f"{PHRASES[i % len(PHRASES)]} (#{message_id})",
-                            opened + timedelta(seconds=20 * i),
-                            f"{message_id:064x}",
-                        )
-                    )
-        for table in ("customer", "adviser", "conversation", "message"):
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('conversations_{table}', 'id'),"
-                f" (SELECT max(id) FROM conversations_{table}))"
-            )
-    connection.close()
-    print(
-        f"built {conversations:,} conversations, {conversations * per_conversation:,} messages"
-        f" with COPY in {time.perf_counter() - started:.1f}s",
-        flush=True,
-    )
+EXPORTS = {
+    "ndjson": "/api/v1/export/conversations.ndjson",
+    "csv": "/api/v1/export/messages.csv",
+}
+ORDER = "ORDER BY m.conversation_id, m.sent_at, m.id"
+# The same rows as each export, as plain COPY writes them.
+BASELINES = {
+    "ndjson": "COPY (SELECT m.conversation_id, m.id, m.sent_at, m.author_role,"
+    " m.author_closer_id, m.author_email, m.author_phone, m.text"
+    f" FROM conversations_message m {ORDER}) TO STDOUT",
+    "csv": "COPY (SELECT m.id, m.conversation_id, m.sent_at, m.author_role,"
+    " m.author_closer_id, m.author_email, m.author_phone, m.text, cu.closer_id,"
+    " cu.first_name, cu.last_name, cu.random_name, cu.email, cu.phone, a.closer_id,"
+    " a.first_name, a.last_name, a.email FROM conversations_message m"
+    " JOIN conversations_conversation c ON c.id = m.conversation_id"
+    " JOIN conversations_customer cu ON cu.id = c.customer_id"
+    f" LEFT JOIN conversations_adviser a ON a.id = c.assignee_id {ORDER}) TO STDOUT (FORMAT csv)",
+}
 
 
 def api_token() -> str:
     from django.contrib.auth.models import User
     from rest_framework.authtoken.models import Token
 
+    # Its own user: the archive is shared with the other benches.
     user, _ = User.objects.get_or_create(
-        username="bench", defaults={"is_staff": True, "is_superuser": True}
+        username="bench-export", defaults={"is_staff": True, "is_superuser": True}
     )
     return Token.objects.get_or_create(user=user)[0].key
 
@@ -213,7 +77,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def start_server(database: str, port: int) -> subprocess.Popen[bytes]:
+def start_server(archive: Archive, port: int) -> subprocess.Popen[bytes]:
     server = subprocess.Popen(
         [
             sys.executable,
@@ -225,14 +89,14 @@ def start_server(database: str, port: int) -> subprocess.Popen[bytes]:
             "--bind",
             f"127.0.0.1:{port}",
             "--timeout",
-            "600",
+            "3600",
             "--log-level",
             "warning",
         ],
         cwd=ROOT,
         env={
             **os.environ,
-            "DATABASE_URL": database_url(database),
+            "DATABASE_URL": archive.url,
             "DEBUG": "0",
             "API_USER_THROTTLE_RATE": "100000/hour",
         },
@@ -282,7 +146,7 @@ def read_stream(stream: object, chunk: int = 1 << 16) -> tuple[int, int]:
 
 
 def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, int]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=600)
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=3600)
     try:
         connection.request("GET", path, headers=headers)
         response = connection.getresponse()
@@ -293,19 +157,18 @@ def get(port: int, path: str, headers: dict[str, str]) -> tuple[int, int]:
         connection.close()
 
 
-def export_over_http(database: str, token: str, opened_before: str) -> dict[str, float]:
+def export_over_http(archive: Archive, token: str, path: str) -> dict[str, float]:
     port = free_port()
-    server = start_server(database, port)
+    server = start_server(archive, port)
     try:
         worker = worker_pid(server.pid)
-        path = "/api/v1/export/conversations.ndjson?opened_before="
         headers = {"Authorization": f"Token {token}"}
         # A first tiny request so imports and connection set-up are not timed.
-        get(port, path + "2000-01-01T00:00:00Z", headers)
+        get(port, path + "?opened_before=2000-01-01T00:00:00Z", headers)
         idle_rss = peak_rss_mb(worker)
         cpu_before = cpu_seconds(worker)
         started = time.perf_counter()
-        size, lines = get(port, path + opened_before, headers)
+        size, lines = get(port, path, headers)
         seconds = time.perf_counter() - started
         worker_cpu = cpu_seconds(worker) - cpu_before
         return {
@@ -321,29 +184,8 @@ def export_over_http(database: str, token: str, opened_before: str) -> dict[str,
         server.wait(timeout=30)
 
 
-def copy_with_psql(database: str, opened_before: str) -> dict[str, float]:
-    query = (
-        "COPY (SELECT m.conversation_id, m.id, m.sent_at, m.author_role, m.author_closer_id,"
-        " m.author_email, m.author_phone, m.text FROM conversations_message m"
-        " WHERE m.conversation_id IN (SELECT id FROM conversations_conversation"
-        f" WHERE opened_at <= '{opened_before}')"
-        " ORDER BY m.conversation_id, m.sent_at, m.id) TO STDOUT"
-    )
-    command = [
-        "psql",
-        "-h",
-        PG["host"],
-        "-p",
-        PG["port"],
-        "-U",
-        PG["user"],
-        "-d",
-        database,
-        "-v",
-        "ON_ERROR_STOP=1",
-        "-c",
-        query,
-    ]
+def copy_with_psql(archive: Archive, query: str) -> dict[str, float]:
+    command = ["psql", "-d", archive.url, "-v", "ON_ERROR_STOP=1", "-c", query]
     started = time.perf_counter()
     child = subprocess.Popen(command, stdout=subprocess.PIPE)
     size, lines = read_stream(child.stdout)
@@ -352,58 +194,78 @@ def copy_with_psql(database: str, opened_before: str) -> dict[str, float]:
     return {"seconds": time.perf_counter() - started, "bytes": size, "lines": lines}
 
 
+def measure(archive: Archive, token: str, kind: str) -> dict[str, float]:
+    """One export between two COPYs of the same rows."""
+    before = copy_with_psql(archive, BASELINES[kind])
+    export = export_over_http(archive, token, EXPORTS[kind])
+    after = copy_with_psql(archive, BASELINES[kind])
+    # NDJSON: a line a conversation; CSV: a header and the COPY's lines (a
+    # text with a newline spans lines in both).
+    expected = archive.conversations if kind == "ndjson" else after["lines"] + 1
+    if export["lines"] != expected or before["lines"] != after["lines"]:
+        raise SystemExit(
+            f"wrong counts: {kind} {export['lines']} lines, COPY {after['lines']} lines"
+        )
+    copy_seconds = (before["seconds"] + after["seconds"]) / 2
+    result = {
+        **export,
+        "copy_seconds": copy_seconds,
+        "copy_bytes": after["bytes"],
+        "ratio": export["seconds"] / copy_seconds,
+        "load": os.getloadavg()[0],
+    }
+    print(
+        f"{kind:>6} {archive.messages:>11,} {export['seconds']:>9.2f}"
+        f" {archive.messages / export['seconds']:>12,.0f} {copy_seconds:>7.2f}"
+        f" {result['ratio']:>5.2f}x {export['idle_rss']:>7.1f}MB {export['peak_rss']:>7.1f}MB"
+        f"   ({export['bytes'] / 2**20:,.0f} MiB against COPY's {after['bytes'] / 2**20:,.0f};"
+        f" COPY {before['seconds']:.2f}s before, {after['seconds']:.2f}s after;"
+        f" web worker CPU {export['worker_cpu']:.1f}s; load {result['load']:.1f})",
+        flush=True,
+    )
+    return result
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--database", default="ca_api_bench")
-    parser.add_argument("--conversations", type=int, default=100_000)
-    parser.add_argument("--messages-per-conversation", type=int, default=10)
-    parser.add_argument("--rebuild", action="store_true")
-    options = parser.parse_args()
-
-    must_fill = ensure_database(options.database, options.rebuild)
-    os.environ["DATABASE_URL"] = database_url(options.database)
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "closerarchive.settings")
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-    if must_fill:
-        fill(options.conversations, options.messages_per_conversation)
-        psql(options.database, "-qc", "VACUUM ANALYZE")
-    token = api_token()
-
-    print(
-        f"{'messages':>10} {'export s':>9} {'export msg/s':>13} {'COPY s':>7}"
-        f" {'COPY msg/s':>11} {'ratio':>6} {'idle RSS':>9} {'peak RSS':>9}"
+    parser.add_argument("--messages", type=int, default=1_000_000)
+    parser.add_argument(
+        "--rounds", type=int, default=1, help="each format in turn, this many times"
     )
-    for share in (10, 1):
-        conversations = options.conversations // share
-        messages = conversations * options.messages_per_conversation
-        last_opened = START + timedelta(minutes=conversations - 1)
-        opened_before = last_opened.strftime("%Y-%m-%dT%H:%M:%SZ")
-        # COPY just before and just after the export, and their mean: on a
-        # shared machine the load drifts, and one COPY on one side of the
-        # export would carry the drift into the ratio.
-        before = copy_with_psql(options.database, opened_before)
-        export = export_over_http(options.database, token, opened_before)
-        after = copy_with_psql(options.database, opened_before)
-        copied = {**after, "seconds": (before["seconds"] + after["seconds"]) / 2}
-        if export["lines"] != conversations or {before["lines"], after["lines"]} != {messages}:
-            raise SystemExit(f"wrong counts: {export['lines']} lines, {after['lines']} rows")
-        print(
-            f"{messages:>10,} {export['seconds']:>9.2f} {messages / export['seconds']:>13,.0f}"
-            f" {copied['seconds']:>7.2f} {messages / copied['seconds']:>11,.0f}"
-            f" {export['seconds'] / copied['seconds']:>5.2f}x"
-            f" {export['idle_rss']:>7.1f}MB {export['peak_rss']:>7.1f}MB",
-            flush=True,
+    parser.add_argument("--formats", default="ndjson,csv", help="a subset of ndjson,csv")
+    parser.add_argument("--json", type=Path, help="also write the figures here")
+    options = parser.parse_args()
+    kinds = options.formats.split(",")
+    if not set(kinds) <= set(EXPORTS):
+        parser.error("--formats: ndjson, csv or both")
+
+    recorded = recorded_parameters(archive_for(options.messages))
+    if recorded is not None and recorded != asdict(archive_for(options.messages)):
+        # Shared with the other benches: never rebuilt behind their back.
+        sys.exit(
+            f"{recorded['database']} was built with other parameters ({recorded}); "
+            f"rebuild it with bench/archive.py --messages {options.messages} --rebuild"
         )
-        print(
-            f"{'':>10} NDJSON {export['bytes'] / 2**20:,.0f} MiB, COPY text"
-            f" {copied['bytes'] / 2**20:,.0f} MiB; web worker CPU {export['worker_cpu']:.1f}s"
-            f" of {export['seconds']:.1f}s; COPY {before['seconds']:.2f}s before,"
-            f" {after['seconds']:.2f}s after; load average {os.getloadavg()[0]:.1f}",
-            flush=True,
-        )
+    archive = open_archive(options.messages)
+    token = api_token()
+    print(
+        f"{'format':>6} {'messages':>11} {'export s':>9} {'messages/s':>12} {'COPY s':>7}"
+        f" {'ratio':>6} {'idle RSS':>9} {'peak RSS':>9}"
+    )
+    results: dict[str, list[dict[str, float]]] = {kind: [] for kind in kinds}
+    for _ in range(options.rounds):
+        for kind in kinds:
+            results[kind].append(measure(archive, token, kind))
+    figures: dict[str, float] = {}
+    for kind, runs in results.items():
+        figures[f"{kind} export s"] = round(statistics.median(r["seconds"] for r in runs), 2)
+        figures[f"{kind} COPY s"] = round(statistics.median(r["copy_seconds"] for r in runs), 2)
+        figures[f"{kind} ratio to COPY"] = round(statistics.median(r["ratio"] for r in runs), 2)
+        figures[f"{kind} idle RSS MB"] = round(max(r["idle_rss"] for r in runs), 1)
+        figures[f"{kind} peak RSS MB"] = round(max(r["peak_rss"] for r in runs), 1)
+    figures["load average"] = round(max(r["load"] for runs in results.values() for r in runs), 2)
+    if options.json:
+        options.json.write_text(json.dumps(figures, indent=2) + "\n")
 
 
 if __name__ == "__main__":

@@ -5,10 +5,10 @@ metrics add to processing a closed event.
     python bench/insights.py --messages 200000   # a quicker, smaller run
     python bench/insights.py --rebuild           # drop and refill the data
 
-Builds, in its own database (--database-url, default .../ca_insights_bench),
-an archive of --messages messages, 20 per conversation, opened over two
-years (COPY; customers and advisers as bench/search.py makes them, four of
-the forty advisers bots), then fills the metrics and roll-ups with
+Builds, in its own database (--database, default ca_insights_bench: the
+bench adds conversations to it), bench/archive.py's archive of --messages
+messages (20 per conversation, opened over four years, four of the forty
+advisers bots), then fills the metrics and roll-ups with
 ``insights.store.rebuild_all`` (what migration 0009 runs; timed).
 
 Then, in interleaved rounds on the same data:
@@ -30,7 +30,7 @@ import random
 import statistics
 import sys
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -39,29 +39,16 @@ from unittest import mock
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.search import (
-    ADVISER_COLUMNS,
-    CONVERSATION_COLUMNS,
-    CUSTOMER_COLUMNS,
-    MESSAGE_COLUMNS,
-    NOW,
-    WORDS,
-    adviser_rows,
-    copy_rows,
-    customer_rows,
-    ensure_database,
-    setup_django,
-)
+from bench.archive import open_archive
+from bench.archive_text import NOW
 
-DEFAULT_DATABASE_URL = "postgres://postgres@127.0.0.1:5432/ca_insights_bench"
+DEFAULT_DATABASE = "ca_insights_bench"
 PER_CONVERSATION = 20
-ADVISERS = 40
-CLOSED_TYPES = ["solved", "solved", "solved", "unsolved", "abandoned"]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--database-url", default=DEFAULT_DATABASE_URL)
+    parser.add_argument("--database", default=DEFAULT_DATABASE)
     parser.add_argument("--messages", type=int, default=1_000_000)
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--skip-page", action="store_true", help="time the worker only")
@@ -71,95 +58,6 @@ def parse_args() -> argparse.Namespace:
     )
     parser.add_argument("--rebuild", action="store_true")
     return parser.parse_args()
-
-
-def conversation_rows(count: int, customers: int, rng: random.Random) -> Iterator[tuple[Any, ...]]:
-    for i in range(1, count + 1):
-        opened = NOW - timedelta(seconds=rng.randrange(2 * 365 * 86400))
-        opened_ms = int(opened.timestamp() * 1000)
-        is_open = i % 40 == 0
-        yield (
-            i,
-            i % customers + 1,
-            None if is_open else rng.randrange(1, ADVISERS + 1),
-            "",
-            "open" if is_open else "closed",
-            "" if is_open else rng.choice(CLOSED_TYPES),
-            opened,
-            None if is_open else opened + timedelta(minutes=rng.randrange(5, 120)),
-            opened_ms,
-            None if is_open else opened_ms + 1,
-            False,
-            "{}",
-            0 if is_open else PER_CONVERSATION,
-            "Dzień dobry",
-            NOW,
-            NOW,
-        )
-
-
-def message_rows(conversations: list[tuple[Any, ...]], rng: random.Random) -> Iterator[tuple]:
-    """20 lines a closed conversation: customer and assignee in turn, a bot
-    first for one in five (a hand-over to the assignee)."""
-    number = 0
-    for row in conversations:
-        conversation_id, assignee, opened = row[0], row[2], row[6]
-        if assignee is None:
-            continue
-        sent = opened + timedelta(seconds=rng.randrange(1, 60))
-        handover = conversation_id % 5 == 0
-        for line in range(PER_CONVERSATION):
-            number += 1
-            customer_turn = line % 2 == 0
-            author = (
-                ""
-                if customer_turn
-                else "adviser-0040"
-                if handover and line < 5
-                else f"adviser-{assignee:04d}"
-            )
-            yield (
-                number,
-                conversation_id,
-                "CUSTOMER" if customer_turn else "ADVISER",
-                author,
-                "",
-                "",
-                " ".join(rng.choices(WORDS, k=6)),
-                sent,
-                f"{conversation_id}-{line}",
-            )
-            sent += timedelta(seconds=rng.randrange(5, 240))
-
-
-def fill(messages: int) -> int:
-    from django.db import connection
-
-    rng = random.Random(7)
-    conversations = messages // PER_CONVERSATION * 40 // 39  # one in 40 is open, no messages
-    customers = max(conversations * 6 // 10, 1)
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "TRUNCATE conversations_message, conversations_conversation, "
-            "conversations_conversationevent, conversations_customer, conversations_adviser, "
-            "conversations_conversationmetrics, conversations_insightshour, "
-            "conversations_insightspendinghour RESTART IDENTITY CASCADE"
-        )
-    rows = list(conversation_rows(conversations, customers, rng))
-    raw = connection.connection
-    with raw.cursor() as cursor:
-        copy_rows(cursor, "conversations_customer", CUSTOMER_COLUMNS, customer_rows(customers))
-        copy_rows(cursor, "conversations_adviser", ADVISER_COLUMNS, adviser_rows(ADVISERS))
-        copy_rows(cursor, "conversations_conversation", CONVERSATION_COLUMNS, iter(rows))
-        copy_rows(cursor, "conversations_message", MESSAGE_COLUMNS, message_rows(rows, rng))
-    with connection.cursor() as cursor:
-        for table in ("customer", "adviser", "conversation", "message"):
-            cursor.execute(
-                f"SELECT setval(pg_get_serial_sequence('conversations_{table}', 'id'), "
-                f"(SELECT max(id) FROM conversations_{table}))"
-            )
-        cursor.execute("VACUUM ANALYZE")
-    return conversations
 
 
 def p95(values: list[float]) -> float:
@@ -174,18 +72,14 @@ def timed(call: Callable[[], Any]) -> float:
 
 def main() -> None:
     args = parse_args()
-    ensure_database(args.database_url)
-    setup_django(args.database_url)
+    # Its own copy of the archive: the bench adds conversations as it processes events.
+    open_archive(args.messages, database=args.database, rebuild=args.rebuild)
     from django.db import connection
 
     from conversations.insights.store import rebuild_all
     from conversations.models import Conversation, ConversationMetrics
 
-    existing = Conversation.objects.count()
-    if args.rebuild or existing < args.messages // PER_CONVERSATION:
-        started = time.perf_counter()
-        count = fill(args.messages)
-        print(f"archive of {count:,} conversations copied in {time.perf_counter() - started:.0f} s")
+    if not ConversationMetrics.objects.exists():
         started = time.perf_counter()
         rebuild_all()
         with connection.cursor() as cursor:
