@@ -172,7 +172,7 @@ def main() -> None:
             # What the search costs the changelist in SQL: its count and its first page.
             rows = Conversation.objects.select_related("customer", "assignee")
             rows = rows.only(*ConversationAdmin.list_only)  # as the page loads them
-            paginator = LargeTablePaginator(
+            paginator = ConversationAdmin.paginator(
                 selectors.search_conversations(query=query, queryset=rows), 50
             )
             list(paginator.page(1).object_list)
