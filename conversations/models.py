@@ -293,6 +293,9 @@ class Message(models.Model):
         indexes = [
             # The transcript: WHERE conversation_id = ? ORDER BY sent_at.
             models.Index(fields=["conversation", "sent_at"], name="message_transcript_idx"),
+            # The API's messages in time order (0011):
+            # WHERE sent_at >= ? [AND (sent_at, id) > cursor] ORDER BY sent_at, id.
+            models.Index(fields=["sent_at", "id"], name="message_sent_idx"),
         ]
 
     def __str__(self) -> str:

@@ -248,8 +248,9 @@ def test_changelist_queries_do_not_grow_with_the_rows_shown(
     # session, user, closed types, the advisers the search names, serial plan,
     # count, rows, the listed rows' matching messages (why each matched), date
     # range, the access record: never one per row, and the date hierarchy does
-    # not run the search again.
-    with django_assert_max_num_queries(10):
+    # not run the search again; and the table's size and date range (date
+    # windows: admin_speed.date_windows).
+    with django_assert_max_num_queries(11):
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert len(listed(response)) == 41
     # ... and the same plus the table's row estimate without a search.
@@ -262,9 +263,9 @@ def test_the_sidebar_choices_are_read_once_a_minute_not_once_a_page(
 ):
     staff.get(CHANGELIST, {"q": "parcel"})
     # session, user, the advisers the search names, serial plan, matching
-    # ids, rows by id, their matching messages, the access record: no closed
-    # types, no date range.
-    with django_assert_num_queries(8) as queries:
+    # ids (and the table's size and date range before them), rows by id,
+    # their matching messages, the access record: no closed types, no date range.
+    with django_assert_num_queries(9) as queries:
         staff.get(CHANGELIST, {"q": "parcel"})
     assert not any("closed_type >" in q["sql"] for q in queries.captured_queries)
 
@@ -332,8 +333,8 @@ def test_a_search_page_runs_the_search_once(staff, archive, django_assert_num_qu
     # session, user, closed types, the advisers the search names (see
     # selectors._indexed_matches), serial plan, matching ids (the search),
     # rows by id, the listed rows' matching messages (search_matches), date
-    # range, the access record
-    with django_assert_num_queries(10) as queries:
+    # range, the access record; the table's size and date range (date windows)
+    with django_assert_num_queries(11) as queries:
         response = staff.get(CHANGELIST, {"q": "parcel"})
     assert listed(response) == {archive["jon"].pk}
     # The search's own SQL (search_matches reads the listed rows' documents too).
@@ -346,9 +347,9 @@ def test_a_page_of_a_longer_list_loads_its_rows_once(
     staff, archive, monkeypatch, django_assert_num_queries
 ):
     monkeypatch.setattr(site._registry[Conversation], "list_per_page", 2)
-    # session, user, closed types, serial plan, matching ids, rows by id, date
-    # range, the access record
-    with django_assert_num_queries(8) as queries:
+    # session, user, closed types, the table's size and date range (date
+    # windows), serial plan, matching ids, rows by id, date range, the access record
+    with django_assert_num_queries(9) as queries:
         response = staff.get(CHANGELIST, {"status__exact": "closed", "p": 2})
     assert len(listed(response)) == 1
     rows = [q["sql"] for q in queries.captured_queries if '"preview"' in q["sql"]]
@@ -356,8 +357,8 @@ def test_a_page_of_a_longer_list_loads_its_rows_once(
 
 
 def test_the_id_list_is_planned_without_parallel_workers(staff, archive, django_assert_num_queries):
-    # with the matching messages and the access record
-    with django_assert_num_queries(10) as queries:
+    # with the matching messages, the access record and the table's size and date range
+    with django_assert_num_queries(11) as queries:
         staff.get(CHANGELIST, {"q": "parcel"})
     sql = [q["sql"] for q in queries.captured_queries]
     serial = sql.index("SET LOCAL max_parallel_workers_per_gather = 0")

@@ -4,8 +4,9 @@ rows are inserted between page requests."""
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from django.db import connection
 
-from conversations.models import Conversation, Customer
+from conversations.models import Conversation, Customer, Message
 from tests.api_support import (
     ids,
     superuser_token_client,  # noqa: F401 (the `client` fixture)
@@ -123,3 +124,42 @@ def test_messages_are_cursor_paginated_too(client):
     body = client.get("/api/v1/messages/").json()
 
     assert set(body) == {"next", "previous", "results"}
+
+
+def add_messages_sent_out_of_order(count):
+    """Messages whose storage order (id) is not their time order."""
+    conversation = Conversation.objects.get(pk=add_conversations(1)[0])
+    rows = [
+        Message(
+            conversation=conversation,
+            author_role="CUSTOMER",
+            text=f"line {i}",
+            sent_at=START + timedelta(minutes=(i * 7) % count),
+            fingerprint=f"f{i}",
+        )
+        for i in range(count)
+    ]
+    return Message.objects.bulk_create(rows)
+
+
+def test_messages_in_a_sent_range_can_be_walked_in_time_order(client):
+    messages = add_messages_sent_out_of_order(23)
+    after = START + timedelta(minutes=5)
+
+    seen = walk(
+        client,
+        f"/api/v1/messages/?page_size=4&ordering=sent_at&sent_after={after:%Y-%m-%dT%H:%M:%SZ}",
+    )
+
+    in_range = [m for m in messages if m.sent_at >= after]
+    assert seen == [m.pk for m in sorted(in_range, key=lambda m: (m.sent_at, m.pk))]
+
+
+def test_messages_in_time_order_are_read_from_their_index(client):
+    add_messages_sent_out_of_order(5)
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_seqscan = off")
+        cursor.execute("SET LOCAL enable_bitmapscan = off")
+    plan = Message.objects.filter(sent_at__gte=START).order_by("sent_at", "id")[:101].explain()
+    assert "message_sent_idx" in plan
+    assert "Sort" not in plan
