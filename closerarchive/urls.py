@@ -5,7 +5,7 @@ from rest_framework.routers import SimpleRouter
 
 from closerarchive import health, landing
 from closerarchive.metrics import MetricsView
-from conversations.admin import conversation_permalink
+from conversations.admin_transcript import conversation_permalink
 from conversations.api import insights as insights_api
 from conversations.api import views as archive_api
 from webhooks.api import InboundEventViewSet

@@ -19,6 +19,7 @@ from django.db.models import QuerySet
 from psycopg import sql
 
 from .csv_safety import safe_text_sql
+from .export_columns import MESSAGE_CSV_TEXT_COLUMNS as TEXT_COLUMNS
 from .models import Adviser, Conversation, Customer, Message
 
 logger = logging.getLogger(__name__)
@@ -144,21 +145,6 @@ FROM (
 ORDER BY c.id  -- already in order: no second sort
 """  # noqa: S608
 
-# The text columns of the CSV, in MESSAGE_CSV_COLUMNS order after the first three.
-_CSV_TEXT_COLUMNS = (
-    "author_role",
-    "author_id",
-    "author_email",
-    "author_phone",
-    "text",
-    "customer_id",
-    "customer_name",
-    "customer_email",
-    "customer_phone",
-    "adviser_id",
-    "adviser_name",
-    "adviser_email",
-)
 # The CSV's rows as stored, in order (text cells not yet neutralised).
 _RAW_MESSAGE_ROWS = f"""
 SELECT m.id AS message_id, m.conversation_id, {_iso("m.sent_at")} AS sent_at,
@@ -187,7 +173,7 @@ ORDER BY m.conversation_id, m.sent_at, m.id
 # as long; this way the rule costs next to nothing (bench/csv_safety.py).
 _MESSAGE_ROWS = f"""
 SELECT r.message_id, r.conversation_id, r.sent_at,
-    {", ".join(f"{safe_text_sql(f'r.{column}')} AS {column}" for column in _CSV_TEXT_COLUMNS)}
+    {", ".join(f"{safe_text_sql(f'r.{column}')} AS {column}" for column in TEXT_COLUMNS)}
 FROM ({_RAW_MESSAGE_ROWS}    OFFSET 0  -- keeps it a subquery: each name computed once
 ) r
 ORDER BY r.conversation_id, r.sent_order, r.message_id  -- already in order: no second sort

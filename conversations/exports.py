@@ -45,30 +45,13 @@ from django.db.models import QuerySet
 
 from . import export_sql as postgres
 from .csv_safety import UTF8_BOM, safe_text
+from .export_columns import MESSAGE_CSV_COLUMNS
 from .models import Conversation, Message
 
 # Rows fetched per round trip by the portable path's cursors.
 CHUNK_SIZE = 5000
 # Bytes gathered before handing a chunk to the server.
 OUTPUT_CHUNK_BYTES = 64 * 1024
-
-MESSAGE_CSV_COLUMNS = [
-    "message_id",
-    "conversation_id",
-    "sent_at",
-    "author_role",
-    "author_id",
-    "author_email",
-    "author_phone",
-    "text",
-    "customer_id",
-    "customer_name",
-    "customer_email",
-    "customer_phone",
-    "adviser_id",
-    "adviser_name",
-    "adviser_email",
-]
 
 # Columns read for one NDJSON line; conversation_record() unpacks them in order.
 _CONVERSATION_COLUMNS = (

@@ -7,7 +7,7 @@ import pytest
 from django.contrib.auth.models import Permission
 from django.urls import reverse
 
-from conversations.admin import permalink_path
+from conversations.admin_transcript import permalink_path
 from conversations.models import Conversation, ConversationEvent
 from conversations.services import IncomingEvent, apply_events, erase_customer_rows
 from tests.builders import closed_event, created_event, message
