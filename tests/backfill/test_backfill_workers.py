@@ -16,6 +16,7 @@ from django.core.management.base import CommandError
 from django.db import connection
 
 from conversations.models import Customer
+from tests.backfill.test_backfill_progress import last_bar, run_on_a_terminal, size
 from tests.backfill_helpers import (
     archive,
     backfill,
@@ -243,3 +244,14 @@ def test_fewer_than_one_worker_is_refused(tmp_path):
 
     with pytest.raises(CommandError, match="--workers must be at least 1"):
         backfill(dump, "--workers", 0)
+
+
+def test_the_bar_counts_every_byte_of_the_files_with_appliers(tmp_path, monkeypatch):
+    dump = write(tmp_path / "a.ndjson", [created_event(f"a{i}", i + 1) for i in range(40)])
+    total = dump.stat().st_size
+
+    bar = last_bar(run_on_a_terminal(monkeypatch, str(dump), "--workers", "2", "--batch-size", "3"))
+
+    assert bar.lstrip().startswith("100%")
+    assert f"{size(total)}/{size(total)}" in bar
+    assert "40 events" in bar

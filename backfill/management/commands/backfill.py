@@ -95,6 +95,9 @@ class Command(BaseCommand):
         if not sources:
             raise CommandError("nothing to backfill: no dump files were found")
         errors_file = open(options["errors"], "w", encoding="utf-8") if options["errors"] else None  # noqa: SIM115
+        # Forked before any other thread starts (the progress bar's monitor, the reader).
+        workers = _workers(options["workers"])
+        pool = ApplierPool(workers=workers, dry_run=options["dry_run"]) if workers > 1 else None
         report = _Report(self, errors_file)
         bytes_read = BytesRead()
         # Bytes of the files as read (compressed, for .gz): a total, a
@@ -112,8 +115,6 @@ class Command(BaseCommand):
         )
         started = time.monotonic()
         stopped_by: DatabaseError | KeyboardInterrupt | None = None
-        workers = _workers(options["workers"])
-        pool = ApplierPool(workers=workers, dry_run=options["dry_run"]) if workers > 1 else None
 
         def count(applied: AppliedBatch) -> None:
             report.read += applied.read
