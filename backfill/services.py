@@ -286,7 +286,9 @@ def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
                 payload=c.payload, inbound_event_id=stored[c.dedupe_key], prepared=c.prepared
             )
             for c in fresh
-        ]
+        ],
+        # Appliers in parallel share advisers: hold their locks only at the end.
+        late_adviser_locks=True,
     )
     rejected: list[int] = []
     for candidate, outcome in zip(fresh, applied.outcomes, strict=True):
