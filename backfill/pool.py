@@ -21,12 +21,16 @@ The design, and why it is the simplest that uses both cores:
   one process, apply in another) would not be enough: applying has Python
   of its own (about 12 s per million messages) that would still alternate
   with the database's work.
-- Advisers are shared by customers, and so by appliers. The normaliser
-  creates and locks them in ``closer_id`` order after the batch's customers
-  and bumps conversations only once every person is locked, which is what
-  keeps concurrent webhook workers free of deadlocks
-  (tests/test_concurrent_workers.py); a deadlock or serialisation failure
-  would still only retry its batch (``backfill.services``).
+- Advisers are shared by customers, and so by appliers, and every batch
+  of a backfill confirms every adviser (newer field times): locked early,
+  they would make each applier wait for the other's whole batch. So the
+  backfill asks the normaliser for late adviser locks
+  (``late_adviser_locks``): read without a lock, locked in ``closer_id``
+  order just before the batch's metrics and commit. A batch
+  that really changes an adviser's details locks early, as webhooks do
+  (tests/test_concurrent_workers.py); should that ever deadlock with
+  another applier, PostgreSQL aborts one batch and it is retried
+  (``backfill.services``; the summary counts such retries).
 - Memory follows the batch, not the dump: each applier's inbox holds one
   batch (bytes of the records, not parsed objects), and this process holds
   at most one batch being filled per applier.

@@ -9,6 +9,7 @@ with their own connections, so these tests commit (transaction=True).
 
 import io
 import json
+import random
 
 import pytest
 from django.core.management import call_command
@@ -255,3 +256,35 @@ def test_the_bar_counts_every_byte_of_the_files_with_appliers(tmp_path, monkeypa
     assert bar.lstrip().startswith("100%")
     assert f"{size(total)}/{size(total)}" in bar
     assert "40 events" in bar
+
+
+def renamed_adviser_dump(path, order: list[int]):
+    """Customers served by one adviser who is renamed half-way (by time)."""
+    payloads = []
+    for n in range(40):
+        event = closed_event(f"c{n}", 1_000_000 + n * 1000)
+        event["assignee"]["firstName"] = "Robert" if n >= 20 else "Bob"
+        payloads.append(event)
+    return write(path, [payloads[i] for i in order])
+
+
+def test_an_adviser_renamed_mid_dump_ends_with_the_newest_name_however_the_work_is_split(
+    tmp_path,
+):
+    backfill(renamed_adviser_dump(tmp_path / "sorted.ndjson", list(range(40))), "--workers", 1)
+    by_one = archive()
+    empty_the_archive()
+    shuffled = list(range(40))
+    random.Random(3).shuffle(shuffled)
+
+    stdout, _ = backfill(
+        renamed_adviser_dump(tmp_path / "shuffled.ndjson", shuffled),
+        "--workers",
+        3,
+        "--batch-size",
+        4,
+    )
+
+    assert archive() == by_one
+    assert by_one["advisers"] == [("adviser-1", "Robert", "Holmes", "bob.holmes@closer.app", False)]
+    assert summary(stdout)["errors"] == "0"
