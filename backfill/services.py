@@ -105,6 +105,7 @@ class BackfillResult:
     expired: int = 0  # events older than the conversation retention period: not archived
     new_conversations: int = 0
     new_messages: int = 0
+    retries: int = 0  # batches applied again after losing a deadlock to another applier
     failures: list[Failure] = field(default_factory=list)
 
     def add(self, other: "BackfillResult") -> None:
@@ -115,6 +116,7 @@ class BackfillResult:
         self.expired += other.expired
         self.new_conversations += other.new_conversations
         self.new_messages += other.new_messages
+        self.retries += other.retries
         self.failures += other.failures
 
 
@@ -180,17 +182,26 @@ def _apply_resiliently(candidates: list[DumpedEvent], result: BackfillResult) ->
     """Apply in one transaction; on an unexpected error, split to find the culprit."""
     if not candidates:
         return
-    try:
-        with transaction.atomic():
-            _tune_backfill_transaction(len(candidates))
-            applied = _apply(candidates)
-    except (OperationalError, InterfaceError):
-        raise  # the database is gone: no record is to blame, stop the run
-    except Exception as error:
-        if isinstance(error, ProgrammingError) and _schema_error(error):
-            raise  # the schema is not migrated: no record is to blame either
-        _isolate(candidates, error, result)
-        return
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with transaction.atomic():
+                _tune_backfill_transaction(len(candidates))
+                applied = _apply(candidates)
+            break
+        except OperationalError as error:
+            # Parallel appliers (backfill.pool) share advisers: should two
+            # ever deadlock, PostgreSQL aborts one batch, which is retried.
+            if _lost_a_race(error) and attempt < _ATTEMPTS:
+                result.retries += 1
+                continue
+            raise  # the database is gone: no record is to blame, stop the run
+        except InterfaceError:
+            raise
+        except Exception as error:
+            if isinstance(error, ProgrammingError) and _schema_error(error):
+                raise  # the schema is not migrated: no record is to blame either
+            _isolate(candidates, error, result)
+            return
     result.add(applied)
 
 
@@ -230,6 +241,15 @@ def _isolate(candidates: list[DumpedEvent], error: Exception, result: BackfillRe
     _apply_resiliently(candidates[middle:], result)
 
 
+_ATTEMPTS = 3
+
+
+def _lost_a_race(error: OperationalError) -> bool:
+    """SQLSTATE class 40 (deadlock detected, serialization failure): the
+    transaction lost to another one, not to its records."""
+    return str(getattr(error.__cause__, "sqlstate", "") or "").startswith("40")
+
+
 def _schema_error(error: ProgrammingError) -> bool:
     """SQLSTATE class 42 (undefined table or column…): the code and the
     database disagree, whatever the records hold."""
@@ -266,7 +286,9 @@ def _apply(candidates: list[DumpedEvent]) -> BackfillResult:
                 payload=c.payload, inbound_event_id=stored[c.dedupe_key], prepared=c.prepared
             )
             for c in fresh
-        ]
+        ],
+        # Appliers in parallel share advisers: hold their locks only at the end.
+        late_adviser_locks=True,
     )
     rejected: list[int] = []
     for candidate, outcome in zip(fresh, applied.outcomes, strict=True):

@@ -28,7 +28,7 @@ from django.db import transaction
 from ..insights.store import write_metrics
 from ..payloads import InvalidEvent, ParsedEvent, UnknownEventType, parse_event
 from .ledger import record_ledger
-from .people import upsert_people
+from .people import merge_late_advisers, upsert_people
 from .reconciling import reconcile_conversations
 from .transcripts import insert_messages, transcripts_of
 
@@ -84,11 +84,14 @@ class BatchResult:
         return sum(1 for outcome in self.outcomes if outcome.status == status)
 
 
-def apply_events(events: Sequence[IncomingEvent]) -> BatchResult:
+def apply_events(
+    events: Sequence[IncomingEvent], *, late_adviser_locks: bool = False
+) -> BatchResult:
     """Apply a batch of events in one transaction; return one outcome each.
 
     Applying the same events again changes nothing. The outcome order matches
-    the input order.
+    the input order. ``late_adviser_locks``: see ``people.upsert_people``
+    (the same archive either way; the backfill's appliers use it).
     """
     result = BatchResult()
     parsed: list[tuple[ParsedEvent, int | None]] = []
@@ -99,16 +102,19 @@ def apply_events(events: Sequence[IncomingEvent]) -> BatchResult:
             parsed.append((prepared.parsed, incoming.inbound_event_id))
     if parsed:
         with transaction.atomic():
-            _apply_parsed(parsed, result)
+            _apply_parsed(parsed, result, late_adviser_locks=late_adviser_locks)
     return result
 
 
-def _apply_parsed(parsed: list[tuple[ParsedEvent, int | None]], result: BatchResult) -> None:
-    customers, advisers = upsert_people(
+def _apply_parsed(
+    parsed: list[tuple[ParsedEvent, int | None]], result: BatchResult, *, late_adviser_locks: bool
+) -> None:
+    customers, advisers, late_advisers = upsert_people(
         customers=[(event.customer, event.occurred_ms) for event, _ in parsed],
         advisers=[
             (event.assignee, event.occurred_ms) for event, _ in parsed if event.assignee is not None
         ],
+        late_adviser_locks=late_adviser_locks,
     )
     record_ledger(parsed, customers, advisers)
     customer_ids = sorted({customers[event.customer.closer_id].pk for event, _ in parsed})
@@ -122,4 +128,6 @@ def _apply_parsed(parsed: list[tuple[ParsedEvent, int | None]], result: BatchRes
     result.new_messages += insert_messages(
         transcripts, conversation_ids=reconciled.ids, created_ids=reconciled.created_ids
     )
+    if late_advisers:
+        merge_late_advisers(late_advisers)  # before the metrics, which read advisers
     write_metrics(reconciled.ids.values())

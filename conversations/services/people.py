@@ -33,29 +33,77 @@ def upsert_people(
     *,
     customers: list[tuple[PersonDetails, int]],
     advisers: list[tuple[PersonDetails, int]],
-) -> tuple[dict[str, Customer], dict[str, Adviser]]:
+    late_adviser_locks: bool = False,
+) -> tuple[dict[str, Customer], dict[str, Adviser], list[tuple[PersonDetails, int]]]:
     """Upsert a batch's customers, then its advisers; return each kind's rows
-    by Closer id. A sighting is (details, event time in ms).
+    by Closer id, and the adviser sightings left for ``merge_late_advisers``.
+    A sighting is (details, event time in ms).
 
     The conversations of people whose details changed are bumped last, once
     every person of the batch is locked: an adviser's conversations belong
     to many customers, and bumping a customer's before waiting for an
     adviser's lock would hold rows another worker's adviser bump needs
     while it waits for us (a deadlock).
+
+    With ``late_adviser_locks`` (the backfill's appliers), advisers whose
+    details the batch does not change (only the times of fields it
+    confirms, the common case) are created if missing but locked and merged
+    only by ``merge_late_advisers`` at the end of the transaction: every
+    batch of a backfill confirms every adviser, and locking them here would
+    hold them for the whole batch, making parallel appliers take turns.
     """
     now = timezone.now()
     customer_rows, altered_customers = _upsert(Customer, customers, now=now)
-    adviser_rows, altered_advisers = _upsert(Adviser, advisers, now=now)
-    if altered_customers or altered_advisers:
+    late: list[tuple[PersonDetails, int]] = []
+    if late_adviser_locks and advisers:
+        adviser_rows, would_alter = _created_and_read(Adviser, advisers)
+        if would_alter:
+            adviser_rows, altered_advisers = _upsert(Adviser, advisers, now=now)
+        else:
+            late, altered_advisers = advisers, []
+    else:
+        adviser_rows, altered_advisers = _upsert(Adviser, advisers, now=now)
+    _bump_conversations(altered_customers, altered_advisers, now=now)
+    return customer_rows, adviser_rows, late
+
+
+def merge_late_advisers(sightings: list[tuple[PersonDetails, int]]) -> None:
+    """Lock and merge the advisers ``upsert_people`` left (in ``closer_id``
+    order, as any batch locks them), just before the transaction ends."""
+    now = timezone.now()
+    _, altered = _upsert(Adviser, sightings, now=now)
+    _bump_conversations([], altered, now=now)  # changed meanwhile by another batch: rare
+
+
+def _bump_conversations(customer_ids: list[int], adviser_ids: list[int], *, now: datetime) -> None:
+    if customer_ids or adviser_ids:
         # Set-based: one statement however many conversations a person has
         # (an adviser with 100,000 renamed: docs/benchmarks.md).
         bumped = Conversation.objects.filter(
-            Q(customer_id__in=altered_customers) | Q(assignee_id__in=altered_advisers)
+            Q(customer_id__in=customer_ids) | Q(assignee_id__in=adviser_ids)
         ).update(updated_at=now)
         if bumped >= _MANY_CONVERSATIONS:
             # Seconds inside the batch's transaction: say why it was slow.
             logger.info("new person details: %d conversations marked changed", bumped)
-    return customer_rows, adviser_rows
+
+
+def _created_and_read(
+    model: type[Any], sightings: list[tuple[PersonDetails, int]]
+) -> tuple[dict[str, Any], bool]:
+    """Create missing rows (with the batch's details) and read all of them
+    without a lock; say whether the sightings would change a detail's value.
+
+    Read first and insert only what is missing: an INSERT meeting a row that
+    another transaction is updating waits for it to end, a read does not."""
+    closer_ids = sorted({details.closer_id for details, _ in sightings})
+    rows = {row.closer_id: row for row in model.objects.filter(closer_id__in=closer_ids)}
+    if len(rows) < len(closer_ids):
+        fresh = {c: model(closer_id=c) for c in closer_ids if c not in rows}
+        _merge_details(fresh, [s for s in sightings if s[0].closer_id in fresh])
+        model.objects.bulk_create(list(fresh.values()), ignore_conflicts=True)
+        rows = {row.closer_id: row for row in model.objects.filter(closer_id__in=closer_ids)}
+    _, _, altered = _merge_details(rows, sightings)  # on these copies only
+    return rows, bool(altered)
 
 
 def _upsert(

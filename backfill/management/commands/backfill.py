@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import DatabaseError
+from django.db import DatabaseError, connection
 from tqdm import tqdm
 
 from backfill import metrics
@@ -33,6 +33,13 @@ from backfill.dumps import (
     Unreadable,
     expand_paths,
     read_source,
+)
+from backfill.pool import (
+    MAX_DEFAULT_WORKERS,
+    AppliedBatch,
+    ApplierPool,
+    WorkerDatabaseError,
+    default_workers,
 )
 from backfill.services import BackfillResult, DumpedEvent, Failure, backfill_events, dumped_event
 
@@ -61,10 +68,23 @@ class Command(BaseCommand):
             "--dry-run", action="store_true", help="parse and validate, write nothing"
         )
         parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+        parser.add_argument(
+            "--workers",
+            type=int,
+            default=None,
+            metavar="N",
+            help=(
+                "applier processes, each customer's events in one of them, in dump order"
+                f" (default: one per CPU, at most {MAX_DEFAULT_WORKERS}; 1: all in this process;"
+                " inside a transaction, always 1)"
+            ),
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["batch_size"] < 1:
             raise CommandError("--batch-size must be at least 1")
+        if options["workers"] is not None and options["workers"] < 1:
+            raise CommandError("--workers must be at least 1")
         try:
             sources = expand_paths(options["paths"])
         except DumpNotFound as error:
@@ -75,6 +95,9 @@ class Command(BaseCommand):
         if not sources:
             raise CommandError("nothing to backfill: no dump files were found")
         errors_file = open(options["errors"], "w", encoding="utf-8") if options["errors"] else None  # noqa: SIM115
+        # Forked before any other thread starts (the progress bar's monitor, the reader).
+        workers = _workers(options["workers"])
+        pool = ApplierPool(workers=workers, dry_run=options["dry_run"]) if workers > 1 else None
         report = _Report(self, errors_file)
         bytes_read = BytesRead()
         # Bytes of the files as read (compressed, for .gz): a total, a
@@ -92,40 +115,52 @@ class Command(BaseCommand):
         )
         started = time.monotonic()
         stopped_by: DatabaseError | KeyboardInterrupt | None = None
+
+        def count(applied: AppliedBatch) -> None:
+            report.read += applied.read
+            for unreadable in applied.unreadable:
+                report.error(unreadable.position, unreadable.reason)
+            if not options["dry_run"]:  # the metrics count what was written
+                metrics.record_batch(
+                    read=applied.read, unreadable=len(applied.unreadable), result=applied.result
+                )
+            report.add(applied.result)
+            rate = report.read / max(time.monotonic() - started, 1e-9)
+            progress.set_postfix_str(f"{report.read:,} events, {rate:,.0f} events/s", refresh=False)
+            if applied.bytes_read > progress.n:
+                progress.update(applied.bytes_read - progress.n)
+
         try:
-            with (
-                _collecting_garbage_between_batches(),
-                # Closed on the way out, whatever stops the loop: the reader stops.
-                closing(_read_ahead(sources, options["batch_size"], bytes_read)) as batches,
-            ):
-                for number, batch in enumerate(batches):
-                    report.read += batch.read
-                    for unreadable in batch.unreadable:
-                        report.error(unreadable.position, unreadable.reason)
-                    result = backfill_events(events=batch.events, dry_run=options["dry_run"])
-                    if not options["dry_run"]:  # the metrics count what was written
-                        metrics.record_batch(
-                            read=batch.read, unreadable=len(batch.unreadable), result=result
-                        )
-                    report.add(result)
-                    rate = report.read / max(time.monotonic() - started, 1e-9)
-                    progress.set_postfix_str(
-                        f"{report.read:,} events, {rate:,.0f} events/s", refresh=False
+            try:
+                applied_batches = (
+                    pool.run(sources, options["batch_size"], MAX_BATCH_MESSAGES, bytes_read)
+                    if pool is not None
+                    else _applied_here(
+                        sources, options["batch_size"], bytes_read, dry_run=options["dry_run"]
                     )
-                    progress.update(batch.bytes_read - progress.n)
-                    # Freed before the next batch is unpickled: never two in memory.
-                    del batch, result
-                    if number % GC_EVERY_BATCHES == 0:
-                        gc.collect()
+                )
+                # Closed on the way out, whatever stops the loop: the reader stops.
+                with closing(applied_batches):
+                    for applied in applied_batches:
+                        count(applied)
+                        del applied  # freed before the next batch is unpickled
+            except KeyboardInterrupt:
+                # The appliers finish the batch they hold: counted too.
+                for applied in pool.wind_down() if pool is not None else ():
+                    count(applied)
+                raise
         except DatabaseError as error:
             # Raised only when no record is to blame (database down, schema
             # not migrated): the batches committed so far are kept.
             stopped_by = error
         except KeyboardInterrupt as interrupt:
-            # Ctrl-C: the batch being applied is rolled back whole; the
-            # summary still counts every batch committed before it.
+            # Ctrl-C: the batch being applied is rolled back whole (on one
+            # process) or finished (by the appliers); the summary counts
+            # every batch committed.
             stopped_by = interrupt
         finally:
+            if pool is not None:
+                pool.close()
             progress.close()
             if errors_file:
                 errors_file.close()
@@ -143,7 +178,7 @@ class Command(BaseCommand):
             )
         if stopped_by is not None:
             raise CommandError(
-                f"stopped by a database error ({type(stopped_by).__name__}: {stopped_by}); "
+                f"stopped by a database error ({_described(stopped_by)}); "
                 "what was committed is kept, and running the same command again "
                 "continues where it stopped"
             )
@@ -153,6 +188,43 @@ class Command(BaseCommand):
 
     def _warn(self, message: str) -> None:
         self.stderr.write(self.style.WARNING(f"warning: {message}"))
+
+
+def _workers(requested: int | None) -> int:
+    """Applier processes: as asked, else one per CPU; one inside a
+    transaction (tests, a caller's atomic block), whose writes other
+    processes could not see, and on SQLite, which has one writer anyway."""
+    if connection.in_atomic_block or connection.vendor != "postgresql":
+        return 1
+    return requested if requested is not None else default_workers()
+
+
+def _described(error: DatabaseError) -> str:
+    if isinstance(error, WorkerDatabaseError):
+        return str(error)  # already "OperationalError: ..." from the applier
+    return f"{type(error).__name__}: {error}"
+
+
+def _applied_here(
+    sources: list[str], size: int, bytes_read: BytesRead, *, dry_run: bool
+) -> Generator[AppliedBatch, None, None]:
+    """The one-process backfill: batches read ahead on a thread, applied here."""
+    with (
+        _collecting_garbage_between_batches(),
+        closing(_read_ahead(sources, size, bytes_read)) as batches,
+    ):
+        for number, batch in enumerate(batches):
+            result = backfill_events(events=batch.events, dry_run=dry_run)
+            yield AppliedBatch(
+                read=batch.read,
+                unreadable=batch.unreadable,
+                result=result,
+                bytes_read=batch.bytes_read,
+            )
+            # Freed before the next batch is unpickled: never two in memory.
+            del batch, result
+            if number % GC_EVERY_BATCHES == 0:
+                gc.collect()
 
 
 # tqdm's own formats, with the unit after both counts (21.9kB/1.2MB, not 21.9k/1.2M).
@@ -324,6 +396,8 @@ class _Report:
                 f"events of erased customers (not archived): {total.erased}",
                 f"older than the retention period (not archived): {total.expired}",
             ]
+        if total.retries:
+            lines.append(f"batches applied again after a deadlock: {total.retries}")
         lines += [f"errors: {self.errors}", f"elapsed: {elapsed:.1f} s", f"events/s: {rate:.0f}"]
         if not dry_run and self.read and not (total.new_events or total.skipped or total.expired):
             lines.append("Nothing new: every event was already backfilled.")
