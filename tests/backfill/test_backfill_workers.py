@@ -288,3 +288,42 @@ def test_an_adviser_renamed_mid_dump_ends_with_the_newest_name_however_the_work_
     assert archive() == by_one
     assert by_one["advisers"] == [("adviser-1", "Robert", "Holmes", "bob.holmes@closer.app", False)]
     assert summary(stdout)["errors"] == "0"
+
+
+@pytest.fixture
+def one_deadlock():
+    """The first customer insert of the run fails as a lost deadlock
+    (SQLSTATE 40P01), as PostgreSQL aborts one of two appliers' batches;
+    the sequence counts outside any transaction, so the retry succeeds."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            """
+            CREATE SEQUENCE test_deadlock_once;
+            CREATE FUNCTION test_deadlock_once() RETURNS trigger LANGUAGE plpgsql AS $$
+            BEGIN
+                IF nextval('test_deadlock_once') = 1 THEN
+                    RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected';
+                END IF;
+                RETURN NEW;
+            END $$;
+            CREATE TRIGGER test_deadlock_once BEFORE INSERT ON conversations_customer
+            FOR EACH ROW EXECUTE FUNCTION test_deadlock_once();
+            """
+        )
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "DROP TRIGGER test_deadlock_once ON conversations_customer;"
+            " DROP FUNCTION test_deadlock_once(); DROP SEQUENCE test_deadlock_once;"
+        )
+
+
+def test_a_batch_that_loses_a_deadlock_is_applied_again(tmp_path, one_deadlock):
+    payloads = [created_event(f"c{i}", 1_000_000) for i in range(6)]
+
+    stdout, _ = backfill(write(tmp_path / "dump.ndjson", payloads), "--workers", 2)
+
+    assert summary(stdout)["batches applied again after a deadlock"] == "1"
+    assert summary(stdout)["errors"] == "0"
+    assert Customer.objects.count() == 6
+    assert InboundEvent.objects.count() == 6
