@@ -10,6 +10,7 @@ from django.core.cache import cache
 from django.db import connection
 from django.test import override_settings
 
+from tests.db_faults import before_insert
 from webhooks.models import WebhookEndpoint
 
 FIXTURES = Path(__file__).parent / "fixtures" / "closer"
@@ -79,21 +80,8 @@ def make_endpoint(db: Any) -> Callable[..., tuple[WebhookEndpoint, str]]:
 @pytest.fixture
 def failing_archive(db: Any) -> Iterator[None]:
     """A real database fault: inserting any customer raises an error."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_customers() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'archive is refusing writes'; END $$;
-            CREATE TRIGGER test_refuse_customers BEFORE INSERT ON conversations_customer
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_customers();
-            """
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER test_refuse_customers ON conversations_customer;"
-            "DROP FUNCTION test_refuse_customers();"
-        )
+    with before_insert("conversations_customer", "RAISE EXCEPTION 'archive is refusing writes';"):
+        yield
 
 
 @pytest.fixture

@@ -4,10 +4,10 @@ from collections.abc import Iterator
 from typing import Any
 
 import pytest
-from django.db import connection
 
 from conversations.models import Conversation
 from tests.api_support import closed_conversation
+from tests.db_faults import before_insert
 
 # Words of the transcripts: an access record must never hold them.
 SECRET_WORD = "Quokkafloss"
@@ -40,18 +40,5 @@ def refusing_audit(transactional_db: Any) -> Iterator[None]:
     """A real database fault: the access log refuses every new record.
     Requests run in autocommit, as in production: a failed INSERT there
     ends nothing but the read."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_access_records() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN RAISE EXCEPTION 'access log is refusing writes'; END $$;
-            CREATE TRIGGER test_refuse_access_records BEFORE INSERT ON audit_accessrecord
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_access_records();
-            """
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER test_refuse_access_records ON audit_accessrecord;"
-            "DROP FUNCTION test_refuse_access_records();"
-        )
+    with before_insert("audit_accessrecord", "RAISE EXCEPTION 'access log is refusing writes';"):
+        yield

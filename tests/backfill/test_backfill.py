@@ -23,6 +23,7 @@ from tests.backfill_helpers import (
     write,
 )
 from tests.builders import closed_event, created_event, message
+from tests.db_faults import before_insert, refuse_closer_id
 from webhooks.dedupe import dedupe_key_for
 from webhooks.models import EventSource, EventStatus, InboundEvent
 
@@ -195,24 +196,15 @@ def test_invalid_json_inside_an_array_keeps_what_came_before_and_goes_on_with_th
 
 def test_a_record_that_fails_to_apply_is_isolated_and_nothing_of_it_is_stored(tmp_path):
     # A real database fault for one customer: the archive refuses to store it.
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_c_bad() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.closer_id = 'c-bad' THEN RAISE EXCEPTION 'refusing c-bad'; END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER test_refuse_c_bad BEFORE INSERT ON conversations_customer
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_c_bad();
-            """
-        )
     poisoned = closed_event("c-bad", 2_000_000)
     payloads = [created_event(f"c{i}", 1_000_000) for i in range(5)]
     payloads.insert(3, poisoned)
     errors = tmp_path / "errors.ndjson"
 
-    with pytest.raises(CommandError, match="1 record"):
+    with (
+        before_insert("conversations_customer", refuse_closer_id("c-bad")),
+        pytest.raises(CommandError, match="1 record"),
+    ):
         backfill(write(tmp_path / "dump.ndjson", payloads), "--errors", errors)
 
     (reported,) = [json.loads(line) for line in errors.read_text().splitlines()]

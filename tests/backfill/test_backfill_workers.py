@@ -27,6 +27,7 @@ from tests.backfill_helpers import (
     write,
 )
 from tests.builders import closed_event, created_event
+from tests.db_faults import before_insert, refuse_closer_id
 from webhooks.models import InboundEvent
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -137,24 +138,8 @@ def test_bad_records_are_reported_with_their_positions_whichever_applier_had_the
 def refusing_one_customer():
     """A real database fault for the customer c-bad (dropped after the test,
     which commits)."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION test_refuse_c_bad() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF NEW.closer_id = 'c-bad' THEN RAISE EXCEPTION 'refusing c-bad'; END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER test_refuse_c_bad BEFORE INSERT ON conversations_customer
-            FOR EACH ROW EXECUTE FUNCTION test_refuse_c_bad();
-            """
-        )
-    yield
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER test_refuse_c_bad ON conversations_customer;"
-            " DROP FUNCTION test_refuse_c_bad();"
-        )
+    with before_insert("conversations_customer", refuse_closer_id("c-bad")):
+        yield
 
 
 def test_a_record_that_fails_in_an_applier_is_isolated(tmp_path, refusing_one_customer):
@@ -296,26 +281,15 @@ def one_deadlock():
     (SQLSTATE 40P01), as PostgreSQL aborts one of two appliers' batches;
     the sequence counts outside any transaction, so the retry succeeds."""
     with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE SEQUENCE test_deadlock_once;
-            CREATE FUNCTION test_deadlock_once() RETURNS trigger LANGUAGE plpgsql AS $$
-            BEGIN
-                IF nextval('test_deadlock_once') = 1 THEN
-                    RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected';
-                END IF;
-                RETURN NEW;
-            END $$;
-            CREATE TRIGGER test_deadlock_once BEFORE INSERT ON conversations_customer
-            FOR EACH ROW EXECUTE FUNCTION test_deadlock_once();
-            """
-        )
-    yield
+        cursor.execute("CREATE SEQUENCE test_deadlock_once")
+    deadlock_once = """
+        IF nextval('test_deadlock_once') = 1 THEN
+            RAISE EXCEPTION 'deadlock detected' USING ERRCODE = 'deadlock_detected';
+        END IF;"""
+    with before_insert("conversations_customer", deadlock_once):
+        yield
     with connection.cursor() as cursor:
-        cursor.execute(
-            "DROP TRIGGER test_deadlock_once ON conversations_customer;"
-            " DROP FUNCTION test_deadlock_once(); DROP SEQUENCE test_deadlock_once;"
-        )
+        cursor.execute("DROP SEQUENCE test_deadlock_once")
 
 
 def test_a_batch_that_loses_a_deadlock_is_applied_again(tmp_path, one_deadlock):

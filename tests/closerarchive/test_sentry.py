@@ -18,7 +18,6 @@ from typing import Any
 
 import pytest
 import sentry_sdk
-from django.db import connection
 from django.http import HttpRequest, HttpResponse
 from django.urls import path
 from django.views.decorators.csrf import csrf_exempt
@@ -27,6 +26,7 @@ from sentry_sdk.transport import Transport
 
 from closerarchive.celery import app as celery_app
 from closerarchive.sentry import init_sentry
+from tests.db_faults import before_insert
 from tests.processes import PROJECT_ROOT
 
 logger = logging.getLogger("webhooks")
@@ -146,23 +146,8 @@ def inbox_refusing_rows(transactional_db: Any) -> Iterator[None]:
     """A trigger that makes every INSERT into the inbox fail, as a broken
     database would; committed (the live server has its own connection) and
     dropped afterwards."""
-    with connection.cursor() as cursor:
-        cursor.execute(
-            """
-            CREATE FUNCTION refuse_inbox_rows() RETURNS trigger LANGUAGE plpgsql AS
-            $$ BEGIN RAISE EXCEPTION 'inbox is refusing rows'; END $$;
-            CREATE TRIGGER refuse_inbox_rows BEFORE INSERT ON webhooks_inboundevent
-            FOR EACH ROW EXECUTE FUNCTION refuse_inbox_rows();
-            """
-        )
-    try:
+    with before_insert("webhooks_inboundevent", "RAISE EXCEPTION 'inbox is refusing rows';"):
         yield
-    finally:
-        with connection.cursor() as cursor:
-            cursor.execute(
-                "DROP TRIGGER refuse_inbox_rows ON webhooks_inboundevent;"
-                "DROP FUNCTION refuse_inbox_rows();"
-            )
 
 
 def test_a_database_failure_while_receiving_reaches_sentry_with_the_token_redacted(
