@@ -389,7 +389,7 @@ def test_a_database_error_no_record_caused_stops_the_run_with_a_clear_message(tm
 
 
 def test_ctrl_c_keeps_and_reports_the_batches_committed_before_it(tmp_path, monkeypatch):
-    from backfill.management.commands import backfill as command
+    from backfill import in_process
 
     applied_batches = []
 
@@ -399,7 +399,7 @@ def test_ctrl_c_keeps_and_reports_the_batches_committed_before_it(tmp_path, monk
         applied_batches.append(kwargs["events"])
         return backfill_events(**kwargs)
 
-    monkeypatch.setattr(command, "backfill_events", interrupted_at_the_third_batch)
+    monkeypatch.setattr(in_process, "backfill_events", interrupted_at_the_third_batch)
     out = io.StringIO()
     dump = write(tmp_path / "dump.ndjson", [created_event(f"c{i}", 1_000_000) for i in range(5)])
 

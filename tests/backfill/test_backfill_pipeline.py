@@ -6,8 +6,8 @@ import threading
 import pytest
 from django.core.management.base import CommandError
 
+from backfill import in_process
 from backfill.dumps import Record
-from backfill.management.commands import backfill as command
 from conversations import bulk
 from conversations.payloads import message_fingerprint
 from tests.backfill_helpers import backfill, write
@@ -23,7 +23,7 @@ def test_an_error_while_reading_ahead_is_raised_in_the_command(tmp_path, monkeyp
         yield Record(position=None, payload=created_event("c2", 2))
         raise PermissionError(13, "cannot read", source)
 
-    monkeypatch.setattr(command, "read_source", failing_read)
+    monkeypatch.setattr(in_process, "read_source", failing_read)
 
     with pytest.raises(PermissionError, match="cannot read"):
         backfill(dump)
@@ -37,7 +37,7 @@ def test_the_reader_is_stopped_when_the_command_stops_early(tmp_path, monkeypatc
     def interrupted(**kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(command, "backfill_events", interrupted)
+    monkeypatch.setattr(in_process, "backfill_events", interrupted)
 
     with pytest.raises(CommandError, match="interrupted"):
         backfill(dump, "--batch-size", "1")

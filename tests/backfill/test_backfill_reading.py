@@ -182,13 +182,13 @@ def test_gzip_is_told_from_the_content_not_the_name(tmp_path):
 
 
 def test_batches_are_cut_by_events_or_by_messages_whichever_comes_first(tmp_path, monkeypatch):
-    from backfill.management.commands import backfill
+    from backfill import in_process
 
-    monkeypatch.setattr(backfill, "MAX_BATCH_MESSAGES", 5)
+    monkeypatch.setattr(in_process, "MAX_BATCH_MESSAGES", 5)
     long_event = {"eventType": "ThreadClosedEvent", "messageHistory": [{}] * 3}
     path = tmp_path / "dump.ndjson"
     path.write_bytes(ndjson([long_event] * 5 + [{"eventType": "ThreadCreatedEvent"}] * 5))
 
-    sizes = [len(batch.events) for batch in backfill._batches([str(path)], size=4)]
+    sizes = [len(batch.events) for batch in in_process.batches([str(path)], size=4)]
 
     assert sizes == [2, 2, 4, 2]
