@@ -11,6 +11,7 @@ from django.core.management import call_command
 from bench.make_dump import DumpShape, events
 from conversations.models import Adviser, ConversationEvent, Customer
 from tests.archive_state import customer_state
+from tests.builders import closed_event, created_event
 from webhooks.models import InboundEvent
 
 # Small but with every quirk: created events missing or late, open
@@ -82,3 +83,16 @@ def empty_the_archive() -> None:
     Customer.objects.all().delete()
     Adviser.objects.all().delete()
     InboundEvent.objects.all().delete()
+
+
+# NDJSON lines 1-6: a valid created event, an array (line 2), an object with
+# no eventType (3), broken JSON (4), a closed event without a customer (5),
+# and a valid closed event.
+FOUR_BAD_RECORDS_AMONG_TWO_GOOD = [
+    json.dumps(created_event("c1", 1_000_000)),
+    json.dumps([1, 2]),
+    json.dumps({"customer": {"id": "c2"}, "timestamp": 5}),
+    '{"eventType": "ThreadCreatedEvent", ',
+    json.dumps({"eventType": "ThreadClosedEvent", "timestamp": 5}),
+    json.dumps(closed_event("c1", 2_000_000)),
+]

@@ -15,6 +15,7 @@ from conversations.models import Conversation, Customer, Message
 from conversations.payloads import MAX_EPOCH_MS
 from conversations.services import IncomingEvent, apply_events
 from tests.backfill_helpers import (
+    FOUR_BAD_RECORDS_AMONG_TWO_GOOD,
     archive,
     backfill,
     empty_the_archive,
@@ -145,12 +146,7 @@ def test_bad_records_go_to_the_errors_file_with_their_positions_and_the_rest_is_
     path.write_text(
         "\n".join(
             [
-                json.dumps(created_event("c1", 1_000_000)),
-                json.dumps([1, 2]),
-                json.dumps({"customer": {"id": "c2"}, "timestamp": 5}),
-                '{"eventType": "ThreadCreatedEvent", ',
-                json.dumps({"eventType": "ThreadClosedEvent", "timestamp": 5}),
-                json.dumps(closed_event("c1", 2_000_000)),
+                *FOUR_BAD_RECORDS_AMONG_TWO_GOOD,
             ]
         )
     )

@@ -19,6 +19,7 @@ from django.db import connection
 from conversations.models import Customer
 from tests.backfill.test_backfill_progress import last_bar, run_on_a_terminal, size
 from tests.backfill_helpers import (
+    FOUR_BAD_RECORDS_AMONG_TWO_GOOD,
     archive,
     backfill,
     empty_the_archive,
@@ -108,12 +109,7 @@ def test_bad_records_are_reported_with_their_positions_whichever_applier_had_the
     path.write_text(
         "\n".join(
             [
-                json.dumps(created_event("c1", 1_000_000)),
-                json.dumps([1, 2]),
-                json.dumps({"customer": {"id": "c2"}, "timestamp": 5}),
-                '{"eventType": "ThreadCreatedEvent", ',
-                json.dumps({"eventType": "ThreadClosedEvent", "timestamp": 5}),
-                json.dumps(closed_event("c1", 2_000_000)),
+                *FOUR_BAD_RECORDS_AMONG_TWO_GOOD,
                 *[json.dumps(created_event(f"c{i}", 1_000_000)) for i in range(2, 9)],
             ]
         )
