@@ -18,7 +18,7 @@ refresh_insights --all`` recomputes everything.
 
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from ..models import MessageRole
 
@@ -71,7 +71,11 @@ class Metrics:
 
 
 def _ms(later: datetime, earlier: datetime) -> int:
-    return round((later - earlier).total_seconds() * 1000)
+    """Whole milliseconds, rounded half away from zero, in integers (exact,
+    as PostgreSQL's numeric ``round``; Closer's own times are whole ms)."""
+    microseconds = (later - earlier) // timedelta(microseconds=1)
+    whole = (abs(microseconds) + 500) // 1000
+    return whole if microseconds >= 0 else -whole
 
 
 def counted_messages(

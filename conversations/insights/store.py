@@ -3,7 +3,8 @@
 The normaliser calls ``write_metrics`` in ``apply_events``' transaction for
 the conversations a batch wrote (created, re-paired or given messages); it
 reads their messages (four narrow columns), computes ``metrics.metrics_of``
-and upserts one ``ConversationMetrics`` row each. It does not aggregate: it
+and upserts one ``ConversationMetrics`` row each (on PostgreSQL, ``in_sql``
+does the same in one statement, in the database). It does not aggregate: it
 records the hours whose roll-ups are now stale (``InsightsPendingHour``, a
 plain INSERT, no lock), and ``refresh_rollups`` recomputes those hours
 before anything reads them (the Insights page and API call it first). A
@@ -25,7 +26,7 @@ from django.db.models import Count, Exists, OuterRef, Q, Sum
 from django.db.models.functions import TruncHour
 
 from .. import models as archive
-from . import batch_io
+from . import in_sql
 from .metrics import ConversationFacts, MessageFacts, metrics_of
 
 HOUR = timedelta(hours=1)
@@ -67,14 +68,20 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
     ids = sorted(set(conversation_ids))
     if not ids:
         return
-    # On PostgreSQL, the archive's own tables are read and written by
-    # ``batch_io`` (two fixed statements); this is the plain path.
-    fast = (
+    if (
         connection.vendor == "postgresql"
-        and batch_io.ServerBindingCursor is not None
+        and in_sql.ServerBindingCursor is not None
         and tables is ARCHIVE_TABLES
-    )
-    rows, messages, bots = batch_io.read_facts(ids) if fast else _read_facts(ids, tables)
+    ):
+        in_sql.write_metrics(ids)  # the same, computed where the messages are
+    else:
+        write_metrics_in_python(ids, tables=tables)
+
+
+def write_metrics_in_python(ids: list[int], *, tables: Tables = ARCHIVE_TABLES) -> None:
+    """``write_metrics`` by ``metrics.metrics_of``: the definition, run on
+    SQLite and by data migrations (``in_sql`` is pinned to it)."""
+    rows, messages, bots = _read_facts(ids, tables)
     if not rows:
         return  # all gone meanwhile: nothing to store, no hour to mark
     stored = []
@@ -93,9 +100,6 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
             )
         )
         hours.add(hour_of(opened_at))
-    if fast:
-        batch_io.upsert_and_mark(stored, hours)
-        return
     tables.ConversationMetrics.objects.bulk_create(
         stored,
         update_conflicts=True,
@@ -113,12 +117,11 @@ def write_metrics(conversation_ids: Iterable[int], *, tables: Tables = ARCHIVE_T
 def _read_facts(
     ids: list[int], tables: Tables
 ) -> tuple[dict[int, tuple[Any, ...]], dict[int, list[MessageFacts]], dict[str, bool]]:
-    """The plain read (``batch_io.read_facts`` gives the same): the rows
-    (pk, opened, closed, status, closed type, assignee id, the assignee's
-    Closer id, and the opening time of the stored metrics: the hour they
-    were counted in until now, refreshed too), their messages in (sent, id)
-    order, and whether each author is a known bot. A LEFT JOIN: a row
-    without messages comes once, with NULLs."""
+    """The rows (pk, opened, closed, status, closed type, assignee id, the
+    assignee's Closer id, and the opening time of the stored metrics: the
+    hour they were counted in until now, refreshed too), their messages in
+    (sent, id) order, and whether each author is a known bot. A LEFT JOIN:
+    a row without messages comes once, with NULLs."""
     by_bot = Exists(
         tables.Adviser.objects.filter(closer_id=OuterRef("messages__author_closer_id"), is_bot=True)
     )

@@ -1,10 +1,11 @@
 """Each Insights metric's definition, on hand-built conversations applied
 through the normaliser (conversations.insights.metrics)."""
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from conversations.insights.metrics import ConversationFacts, time_to_close_ms
 from conversations.models import Conversation, ConversationMetrics, InsightsHour
 from conversations.services import IncomingEvent, apply_events
 from tests.builders import closed_event, created_event, message
@@ -115,6 +116,15 @@ def test_no_answer_means_no_first_response_but_a_time_to_close():
     assert metrics.first_response_ms is None
     assert metrics.time_to_close_ms == 5 * MINUTE
     assert (metrics.handling, metrics.customer_messages) == ("none", 1)
+
+
+@pytest.mark.parametrize(
+    ("microseconds", "milliseconds"), [(1499, 1), (1500, 2), (2500, 3), (-1500, -2)]
+)
+def test_durations_round_to_the_nearest_millisecond_half_away_from_zero(microseconds, milliseconds):
+    opened = datetime(2026, 3, 1, tzinfo=UTC)
+    closed = opened + timedelta(microseconds=microseconds)
+    assert time_to_close_ms(ConversationFacts(opened, closed, None)) == milliseconds
 
 
 def test_an_open_conversation_has_no_time_to_close_and_no_messages():
