@@ -4,6 +4,7 @@ metrics add to processing a closed event.
     python bench/insights.py                     # build (or reuse) and time
     python bench/insights.py --messages 200000   # a quicker, smaller run
     python bench/insights.py --rebuild           # drop and refill the data
+    python bench/insights.py --skip-page --events 500 --worker-rounds 30
 
 Builds, in its own database (--database, default ca_insights_bench: the
 bench adds conversations to it), bench/archive.py's archive of --messages
@@ -11,16 +12,17 @@ messages (20 per conversation, opened over four years, four of the forty
 advisers bots), then fills the metrics and roll-ups with
 ``insights.store.rebuild_all`` (what migration 0009 runs; timed).
 
-Then, in interleaved rounds on the same data:
+Then, on the same data:
 
-1. the Insights page (test Client, logged-in superuser, every chart) for
+1. in interleaved rounds, the Insights page (test Client, logged-in superuser, every chart) for
    the last year, the last year for one adviser, and all time; p95 in ms,
    each against the conversation changelist of the same range as baseline;
 2. the worker (``measure_worker``): closed events of 20 messages stored
    in the inbox and processed by the Celery task's function, in tasks of
    EVENT_BATCH_SIZE and in tasks of one, with the metrics step as shipped
-   and with it switched off: events/s, the added cost in per cent, and the
-   SQL statements of an event alone.
+   and with it switched off, back to back in --worker-rounds rounds:
+   events/s, the added cost in per cent (median of the rounds' pairs), and
+   the SQL statements of an event alone.
 """
 
 import argparse
@@ -33,7 +35,7 @@ import time
 from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 from unittest import mock
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -54,7 +56,13 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--skip-page", action="store_true", help="time the worker only")
     parser.add_argument("--repeats", type=int, default=8, help="page loads per round and range")
     parser.add_argument(
-        "--events", type=int, default=40, help="events per round in tasks of one (5x in batches)"
+        "--worker-rounds",
+        type=int,
+        default=30,
+        help="pairs of worker runs, with and without (0: the page only)",
+    )
+    parser.add_argument(
+        "--events", type=int, default=100, help="events a worker run (tasks of 100, or of one)"
     )
     parser.add_argument("--rebuild", action="store_true")
     return parser.parse_args()
@@ -92,7 +100,8 @@ def main() -> None:
     )
     if not args.skip_page:
         measure_page(args)
-    measure_worker(args)
+    if args.worker_rounds:
+        measure_worker(args)
 
 
 def measure_page(args: argparse.Namespace) -> None:
@@ -163,18 +172,22 @@ def stored_events(count: int, first: int) -> list[int]:
 
 def measure_worker(args: argparse.Namespace) -> None:
     """The worker's events/s with the metrics step and with it switched
-    off, in interleaved rounds: events stored in the inbox, then processed
-    by the Celery task's function (``process_inbound_events``), in tasks of
-    ``EVENT_BATCH_SIZE`` ids (a backlog: the first event takes the others
-    into its ``apply_events`` batch) and in tasks of one (an idle inbox:
-    a batch of one). With the metrics step, each round ends with the
-    roll-up refresh Celery beat runs (``refresh_rollups``), timed apart:
-    it runs every five minutes, however many events came meanwhile."""
+    off: events stored in the inbox, then processed by the Celery task's
+    function (``process_inbound_events``), in tasks of ``EVENT_BATCH_SIZE``
+    ids (a backlog: the first event takes the others into its
+    ``apply_events`` batch) and in tasks of one (an idle inbox: a batch of
+    one). Each round runs the two variants back to back, in alternating
+    order; the cost of the step is
+    the median over rounds of each pair's ratio, so the machine's slow
+    drifts (checkpoints, autovacuum, other jobs) fall on both sides of a
+    pair. With the metrics step, the roll-up refresh Celery beat runs
+    (``refresh_rollups``) is timed apart after the run: it runs every five
+    minutes, however many events came meanwhile."""
     from django.conf import settings
     from django.db import connection
     from django.test.utils import CaptureQueriesContext
 
-    from conversations.insights.store import refresh_rollups
+    from conversations.insights.store import refresh_rollups, write_metrics
     from webhooks.models import EventStatus, InboundEvent
     from webhooks.tasks import process_inbound_events
 
@@ -196,52 +209,62 @@ def measure_worker(args: argparse.Namespace) -> None:
         ticks = sum(int(field) for field in backend.read_text().rsplit(")", 1)[1].split()[11:13])
         return time.process_time() + ticks / os.sysconf("SC_CLK_TCK")
 
-    def run(ids: list[int], task_size: int, metrics: bool) -> tuple[float, float, float]:
-        """Seconds to process ``ids``, to refresh the roll-ups after, and
-        the CPU seconds of the processing."""
+    def run(ids: list[int], task_size: int, metrics: bool) -> Run:
+        in_step = [0.0]
+
+        def timed_step(conversation_ids: Any) -> None:
+            started = time.perf_counter()
+            write_metrics(conversation_ids)
+            in_step[0] += time.perf_counter() - started
+
+        step = timed_step if metrics else lambda conversation_ids: None
         cpu, started = cpu_seconds(), time.perf_counter()
-        for start in range(0, len(ids), task_size):
-            process_inbound_events(ids[start : start + task_size])
+        with mock.patch("conversations.services.normaliser.write_metrics", step):
+            for start in range(0, len(ids), task_size):
+                process_inbound_events(ids[start : start + task_size])
         processed, cpu = time.perf_counter(), cpu_seconds() - cpu
         if metrics:
             refresh_rollups()
-        refreshed = time.perf_counter()
         done = InboundEvent.objects.filter(pk__in=ids, status=EventStatus.PROCESSED).count()
         assert done == len(ids), f"{done} of {len(ids)} events processed"
-        return processed - started, refreshed - processed, cpu
+        return Run(processed - started, in_step[0], time.perf_counter() - processed, cpu)
 
-    shapes = {
-        f"tasks of {batch_size} (a backlog)": (batch_size, args.events * 5),
-        "tasks of 1 (an idle inbox)": (1, args.events * 2),
-    }
-    timings: dict[str, dict[bool, list[tuple[float, float, float]]]] = {
-        name: {True: [], False: []} for name in shapes
-    }
-    for task_size, count in shapes.values():  # warm
-        run(stored_events(min(count, 20), next(numbers)), task_size, True)
-    for round_number in range(args.rounds):
-        for name, (task_size, count) in shapes.items():
-            # Alternate which goes first.
+    shapes = {f"tasks of {batch_size} (a backlog)": batch_size, "tasks of 1 (an idle inbox)": 1}
+    runs: dict[str, dict[bool, list[Run]]] = {name: {True: [], False: []} for name in shapes}
+    for task_size in shapes.values():  # warm
+        run(stored_events(20, next(numbers)), task_size, True)
+    autovacuum = stand_in_for_autovacuum()
+    for round_number in range(args.worker_rounds):
+        if round_number % 10 == 0:
+            autovacuum()
+        for name, task_size in shapes.items():
             for metrics in (True, False) if round_number % 2 else (False, True):
-                ids = stored_events(count, next(numbers))
-                with contextlib.nullcontext() if metrics else switched_off:
-                    timings[name][metrics].append(run(ids, task_size, metrics))
-    print(f"\nWorker, closed events of {PER_CONVERSATION} messages, median of {args.rounds} rounds")
-    print("  events/s without the metrics step / with it (the time it adds); CPU ms an event")
-    print("  (worker and its PostgreSQL backend, all rounds); the roll-up refresh Celery beat")
-    print("  runs every five minutes, timed once after each round with the metrics step:")
-    for name, (_, count) in shapes.items():
-        off = statistics.median(count / seconds for seconds, _, _ in timings[name][False])
-        shipped = statistics.median(count / seconds for seconds, _, _ in timings[name][True])
-        refresh = statistics.median(refreshed for _, refreshed, _ in timings[name][True])
-        cpu_off, cpu_on = (
-            sum(cpu for _, _, cpu in timings[name][metrics]) * 1000 / (count * args.rounds)
-            for metrics in (False, True)
-        )
+                # Stored just before: a task takes every pending event into its batch.
+                events = stored_events(args.events, next(numbers))
+                runs[name][metrics].append(run(events, task_size, metrics))
+    print(
+        f"\nWorker, closed events of {PER_CONVERSATION} messages, {args.events} events a variant "
+        f"and round, {args.worker_rounds} rounds"
+    )
+    print("  events/s without the metrics step / with it (medians); what the step adds, the")
+    print("  median of the rounds' pairs (quartiles), in wall time and in CPU time (worker and")
+    print("  its PostgreSQL backend); the roll-up refresh after each run with the step; and")
+    print("  the step's own time (``write_metrics``) against the rest of the same run:")
+    for name in shapes:
+        off, on = runs[name][False], runs[name][True]
+        wall = [b.seconds / a.seconds - 1 for a, b in zip(off, on, strict=True)]
+        cpu = [b.cpu / a.cpu - 1 for a, b in zip(off, on, strict=True)]
         print(
-            f"  {name:<28} {off:6.1f} / {shipped:6.1f} events/s ({off / shipped - 1:+.1%} time); "
-            f"CPU {cpu_off:.2f} / {cpu_on:.2f} ms ({cpu_on / cpu_off - 1:+.1%}); "
-            f"refresh {refresh * 1000:.1f} ms"
+            f"  {name:<28} {statistics.median(args.events / r.seconds for r in off):6.1f} / "
+            f"{statistics.median(args.events / r.seconds for r in on):6.1f} events/s; "
+            f"wall {spread(wall)}; CPU {spread(cpu)}; "
+            f"refresh {statistics.median(r.refresh for r in on) * 1000:.1f} ms"
+        )
+        inside = [r.step / (r.seconds - r.step) for r in on]
+        print(
+            f"  {'':<28} the step timed inside the runs with it: "
+            f"{statistics.median(r.step for r in on) * 1000 / (args.events / shapes[name]):.2f} "
+            f"ms a task, {spread(inside)} of the rest of the run"
         )
     counts = {}
     for metrics in (True, False):
@@ -257,6 +280,47 @@ def measure_worker(args: argparse.Namespace) -> None:
         f"(immune to the machine's load)"
     )
     print(f"  load average: {Path('/proc/loadavg').read_text().split()[0]}", flush=True)
+
+
+def stand_in_for_autovacuum() -> Callable[[], None]:
+    """What to run between rounds: VACUUM ANALYZE of the tables the worker
+    churns when the server's autovacuum is off (as on the CI machines),
+    else nothing. Without it every processed event leaves a dead entry in
+    the inbox's partial index of received events, which each task's pick
+    of pending events visits: that query went from under 1 ms to 107 ms
+    over a few runs of this bench, and the worker's events/s drifted down
+    with it."""
+    from django.db import connection
+
+    from conversations.models import ConversationMetrics, InsightsHour, InsightsPendingHour
+    from webhooks.models import InboundEvent
+
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW autovacuum")
+        if cursor.fetchone()[0] == "on":
+            return lambda: None
+    print("  (autovacuum is off on this server: the bench vacuums between rounds)")
+    tables = [InboundEvent, ConversationMetrics, InsightsHour, InsightsPendingHour]
+
+    def vacuum() -> None:
+        with connection.cursor() as cursor:
+            names = ", ".join(model._meta.db_table for model in tables)
+            cursor.execute(f"VACUUM (ANALYZE) {names}")
+
+    return vacuum
+
+
+class Run(NamedTuple):
+    seconds: float  # processing the events, wall clock
+    step: float  # of which in the metrics step (0 without it)
+    refresh: float  # the roll-up refresh after it (0 without the metrics step)
+    cpu: float  # processing, CPU seconds of the worker and its backend
+
+
+def spread(ratios: list[float]) -> str:
+    """ "+4.1 % (+1.0 to +7.3)": the median and the quartiles."""
+    low, middle, high = statistics.quantiles(ratios, n=4, method="inclusive")
+    return f"{middle:+.1%} ({low:+.1%} to {high:+.1%})"
 
 
 if __name__ == "__main__":
