@@ -285,11 +285,12 @@ def measure_worker(args: argparse.Namespace) -> None:
 def stand_in_for_autovacuum() -> Callable[[], None]:
     """What to run between rounds: VACUUM ANALYZE of the tables the worker
     churns when the server's autovacuum is off (as on the CI machines),
-    else nothing. Without it every processed event leaves a dead entry in
-    the inbox's partial index of received events, which each task's pick
-    of pending events visits: that query went from under 1 ms to 107 ms
-    over a few runs of this bench, and the worker's events/s drifted down
-    with it."""
+    else nothing. Without it the inbox's statistics went stale: the
+    planner read the partial index of received events with a bitmap scan,
+    which visits every dead entry each processed event leaves there (107
+    ms a pick of pending events after a few runs, against 0.3 ms by the
+    plain index scan it chooses on fresh statistics), and the worker's
+    events/s drifted down run after run."""
     from django.db import connection
 
     from conversations.models import ConversationMetrics, InsightsHour, InsightsPendingHour
