@@ -49,7 +49,7 @@ def _ms(later: str, earlier: str) -> str:
 _METRICS = ConversationMetrics._meta.db_table
 _COLUMNS = [field.column for field in ConversationMetrics._meta.concrete_fields]
 
-# Table, column and choice names only; the ids are the one parameter.
+# Table, column and choice names only; the ids are the one parameter (twice).
 _STATEMENT = f"""
 WITH target AS (
     -- The conversations that still exist (metrics.ConversationFacts).
@@ -57,7 +57,7 @@ WITH target AS (
            a.closer_id AS assignee_closer_id
     FROM {Conversation._meta.db_table} c
     LEFT JOIN {Adviser._meta.db_table} a ON a.id = c.assignee_id
-    WHERE c.id = ANY(%s::bigint[])
+    WHERE c.id = ANY(%(ids)s::bigint[])
 ),
 counted AS (
     -- metrics.counted_messages: those sent at or after the opening; an
@@ -121,7 +121,7 @@ SELECT DISTINCT date_trunc('hour', opened_at, 'UTC')
 FROM (
     SELECT opened_at FROM written
     UNION ALL
-    SELECT opened_at FROM {_METRICS} WHERE conversation_id = ANY(%s::bigint[])
+    SELECT opened_at FROM {_METRICS} WHERE conversation_id = ANY(%(ids)s::bigint[])
 ) AS counted_in
 ORDER BY 1
 """  # noqa: S608
@@ -130,7 +130,7 @@ ORDER BY 1
 def write_metrics(ids: list[int]) -> None:
     """``store.write_metrics`` of the archive's own tables, in the database."""
     with _cursor() as cursor:
-        cursor.execute(_STATEMENT, [ids, ids])
+        cursor.execute(_STATEMENT, {"ids": ids})
 
 
 @contextmanager
