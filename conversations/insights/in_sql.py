@@ -6,7 +6,8 @@ the historical models of a data migration). A worker's batch of 100 closed
 events of 20 messages spent about 13 ms in that step, 14 % of the batch: 5
 reading its 2,000 messages into Python, 5 computing and building rows, 3
 upserting. Here the database computes the same metrics where the messages
-are and upserts them in the same statement, so no message crosses the wire.
+are and upserts them in the same statement, so no message crosses the wire:
+5.5 ms a batch, 4 % of it (``bench/insights.py``).
 
 ``metrics.py`` stays the definition; this is its translation, line for
 line where it can be, and ``tests/conversations/test_insights_in_sql.py``
