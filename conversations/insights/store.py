@@ -16,7 +16,7 @@ re-pairing all do), so the hours they were counted in are refreshed.
 """
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -248,9 +248,15 @@ def _aggregate(metrics: models.QuerySet[Any]) -> list[dict[str, Any]]:
     )
 
 
-def rebuild_all(*, tables: Tables = ARCHIVE_TABLES, batch: int = 2000) -> int:
+def rebuild_all(
+    *,
+    tables: Tables = ARCHIVE_TABLES,
+    batch: int = 2000,
+    progress: Callable[[int], object] | None = None,
+) -> int:
     """Recompute every conversation's metrics, a batch of conversations per
-    transaction, then every roll-up; return the number of conversations."""
+    transaction, then every roll-up; return the number of conversations.
+    ``progress`` is called with each batch's size once it is committed."""
     done = 0
     last = 0
     while True:
@@ -265,9 +271,9 @@ def rebuild_all(*, tables: Tables = ARCHIVE_TABLES, batch: int = 2000) -> int:
             write_metrics(ids, tables=tables)
         done += len(ids)
         last = ids[-1]
-    with transaction.atomic():
-        tables.ConversationMetrics.objects.exclude(
-            conversation_id__in=tables.Conversation.objects.values("pk")
-        ).delete()
+        if progress is not None:
+            progress(len(ids))
+    # No metrics row outlives its conversation (the foreign key), so there
+    # is nothing else to delete.
     refresh_rollups(full=True, tables=tables)
     return done
