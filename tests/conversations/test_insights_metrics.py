@@ -237,6 +237,16 @@ def test_refresh_insights_all_recomputes_metrics_and_rollups_from_the_messages()
     assert InsightsHour.objects.get().handling == "human_only"
 
 
+def test_rebuilding_everything_reports_each_committed_batch():
+    from conversations.insights.store import rebuild_all
+
+    apply(*(created_event(f"c{n}", T + n * MINUTE) for n in range(5)))
+    batches = []
+
+    assert rebuild_all(batch=2, progress=batches.append) == 5
+    assert batches == [2, 2, 1]
+
+
 def test_the_beat_task_refreshes_pending_hours():
     from django.conf import settings
 
